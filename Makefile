@@ -1,0 +1,35 @@
+# The project's commands. `make test` is what CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+MODULE := $(CURDIR)/target/release/libredis_ratelimit.so
+REDIS_PORT ?= 6379
+
+.PHONY: build test run deps-build deps-test deps-run lint unit integration clean
+
+deps-build deps-test deps-run: deps-%:
+	@scripts/deps.sh $*
+
+## build: the module, target/release/libredis_ratelimit.so
+build: deps-build
+	cargo build --release
+
+## test: formatting, lints, unit and property tests, integration tests on real servers
+test: deps-test lint build unit integration
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+unit:
+	cargo test --lib
+
+integration: build
+	RATELIMIT_MODULE=$(MODULE) cargo test --test integration
+
+## run: redis-server on 127.0.0.1:$(REDIS_PORT) with the module loaded (Ctrl-C stops it)
+run: deps-run build
+	@scripts/run.sh "$(MODULE)" "$(REDIS_PORT)"
+
+clean:
+	cargo clean

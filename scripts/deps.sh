@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what `make build`, `make test` and `make run` need and is missing.
+# As root it installs with apt-get; otherwise it prints the exact command and fails.
+# Usage: scripts/deps.sh build|test|run
+set -euo pipefail
+
+want=${1:-test}
+missing=()
+
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# bindgen (run by the redis-module crate at build time) needs libclang.
+have_pkg libclang-dev || missing+=(libclang-dev)
+if [ "$want" != build ]; then
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v redis-cli >/dev/null || missing+=(redis-tools)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "Installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "Missing: ${missing[*]}. Install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "Rust is missing: install it from https://rustup.rs, then run make again." >&2
+  exit 1
+fi
+if [ "$want" = test ]; then
+  for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+      echo "Adding the Rust component $component"
+      rustup component add "$component"
+    fi
+  done
+fi

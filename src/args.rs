@@ -1,0 +1,540 @@
+//! Command arguments: bytes in, a typed request out.
+//!
+//! Every validation of what a client sends lives here, with no Redis types, so that it
+//! is unit-tested and fuzzed without a server. Parsing never allocates on success: the
+//! key is borrowed from the caller's argument vector.
+
+use std::ffi::CStr;
+use std::fmt;
+
+/// Largest `limit`, `BURST` and `COST`: 10^12, comfortably above 2^32 and small enough
+/// that every product the algorithms form (`count * window`, `cost * interval`) fits in
+/// 128-bit arithmetic with room to spare.
+pub const MAX_LIMIT: u64 = 1_000_000_000_000;
+
+/// Largest window: ten Julian years (3652.5 days), in milliseconds.
+pub const MAX_WINDOW_MS: u64 = 315_576_000_000;
+
+/// Largest `limit` for `ALGORITHM LOG`, whose state keeps one timestamp per request.
+pub const MAX_LOG_LIMIT: u64 = 4096;
+
+/// The rate-limiting algorithm a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Fixed,
+    Sliding,
+    Gcra,
+    Log,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::Fixed,
+        Algorithm::Sliding,
+        Algorithm::Gcra,
+        Algorithm::Log,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Fixed => "fixed",
+            Algorithm::Sliding => "sliding",
+            Algorithm::Gcra => "gcra",
+            Algorithm::Log => "log",
+        }
+    }
+}
+
+/// One limit: at most `limit` units per `window_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub limit: u64,
+    pub window_ms: u64,
+}
+
+/// The options shared by every limit of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub algorithm: Algorithm,
+    /// GCRA capacity; `None` means "equal to the limit".
+    pub burst: Option<u64>,
+    pub cost: u64,
+}
+
+/// A parsed `RATELIMIT.CHECK` / `RATELIMIT.PEEK` request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub key: &'a [u8],
+    pub limit: Limit,
+    pub options: Options,
+}
+
+/// Why a request was refused. Each variant maps to one fixed `ERR` message that names
+/// the offending argument; messages are `'static` C strings so that replying with an
+/// error allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgError {
+    /// Too few arguments, or an odd tail: answered with Redis's standard arity error.
+    WrongArity,
+    Limit,
+    Window,
+    WindowMs,
+    Cost,
+    Burst,
+    BurstNeedsGcra,
+    LogLimit,
+    UnknownAlgorithm,
+    MissingValue(Keyword),
+    Duplicate(Keyword),
+    UnknownOption,
+    NumLimits,
+    NumLimitsMismatch,
+}
+
+/// The option keywords, for messages about a missing value or a repeated option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keyword {
+    Algorithm,
+    Burst,
+    Cost,
+    Ms,
+}
+
+impl ArgError {
+    /// The error reply, starting with `ERR`.
+    pub fn message(self) -> &'static CStr {
+        match self {
+            ArgError::WrongArity => c"ERR wrong number of arguments",
+            ArgError::Limit => c"ERR limit must be an integer from 1 to 1000000000000",
+            ArgError::Window => {
+                c"ERR window must be an integer number of seconds from 1 to 315576000 (10 years)"
+            }
+            ArgError::WindowMs => {
+                c"ERR window must be an integer number of milliseconds from 1 to 315576000000 (10 years) with MS"
+            }
+            ArgError::Cost => c"ERR COST must be an integer from 0 to 1000000000000",
+            ArgError::Burst => c"ERR BURST must be an integer from 1 to 1000000000000",
+            ArgError::BurstNeedsGcra => c"ERR BURST applies only to ALGORITHM GCRA",
+            ArgError::LogLimit => c"ERR limit must be an integer from 1 to 4096 with ALGORITHM LOG",
+            ArgError::UnknownAlgorithm => {
+                c"ERR ALGORITHM must be one of FIXED, SLIDING, GCRA or LOG"
+            }
+            ArgError::MissingValue(Keyword::Algorithm) => c"ERR ALGORITHM needs a value",
+            ArgError::MissingValue(Keyword::Burst) => c"ERR BURST needs a value",
+            ArgError::MissingValue(Keyword::Cost) => c"ERR COST needs a value",
+            ArgError::MissingValue(Keyword::Ms) => c"ERR MS takes no value",
+            ArgError::Duplicate(Keyword::Algorithm) => c"ERR ALGORITHM given more than once",
+            ArgError::Duplicate(Keyword::Burst) => c"ERR BURST given more than once",
+            ArgError::Duplicate(Keyword::Cost) => c"ERR COST given more than once",
+            ArgError::Duplicate(Keyword::Ms) => c"ERR MS given more than once",
+            ArgError::UnknownOption => {
+                c"ERR unknown option: expected ALGORITHM, BURST, COST or MS"
+            }
+            ArgError::NumLimits => c"ERR numlimits must be an integer from 1 to 64",
+            ArgError::NumLimitsMismatch => {
+                c"ERR numlimits does not match the number of key limit window triples"
+            }
+        }
+    }
+}
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message().to_string_lossy())
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+/// Parses a strict unsigned decimal integer the way Redis does: digits only, no sign, no
+/// spaces, no leading zeros (except "0" itself), no overflow.
+pub fn parse_u64(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 20 || (bytes.len() > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(value)
+}
+
+fn in_range(bytes: &[u8], min: u64, max: u64, err: ArgError) -> Result<u64, ArgError> {
+    match parse_u64(bytes) {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(err),
+    }
+}
+
+fn keyword(arg: &[u8]) -> Option<Keyword> {
+    if arg.eq_ignore_ascii_case(b"ALGORITHM") {
+        Some(Keyword::Algorithm)
+    } else if arg.eq_ignore_ascii_case(b"BURST") {
+        Some(Keyword::Burst)
+    } else if arg.eq_ignore_ascii_case(b"COST") {
+        Some(Keyword::Cost)
+    } else if arg.eq_ignore_ascii_case(b"MS") {
+        Some(Keyword::Ms)
+    } else {
+        None
+    }
+}
+
+fn algorithm(arg: &[u8]) -> Result<Algorithm, ArgError> {
+    Algorithm::ALL
+        .into_iter()
+        .find(|a| arg.eq_ignore_ascii_case(a.name().as_bytes()))
+        .ok_or(ArgError::UnknownAlgorithm)
+}
+
+/// Options as given, before they are checked against each other and the limits.
+#[derive(Default)]
+struct RawOptions<'a> {
+    algorithm: Option<Algorithm>,
+    burst: Option<&'a [u8]>,
+    cost: Option<&'a [u8]>,
+    ms: bool,
+}
+
+fn parse_options<'a>(args: &[&'a [u8]]) -> Result<RawOptions<'a>, ArgError> {
+    let mut raw = RawOptions::default();
+    let mut rest = args;
+    while let Some((&name, tail)) = rest.split_first() {
+        let kw = keyword(name).ok_or(ArgError::UnknownOption)?;
+        if kw == Keyword::Ms {
+            if raw.ms {
+                return Err(ArgError::Duplicate(kw));
+            }
+            raw.ms = true;
+            rest = tail;
+            continue;
+        }
+        let (&value, tail) = tail.split_first().ok_or(ArgError::MissingValue(kw))?;
+        let taken = match kw {
+            Keyword::Algorithm => raw.algorithm.replace(algorithm(value)?).is_some(),
+            Keyword::Burst => raw.burst.replace(value).is_some(),
+            Keyword::Cost => raw.cost.replace(value).is_some(),
+            Keyword::Ms => unreachable!("MS takes no value"),
+        };
+        if taken {
+            return Err(ArgError::Duplicate(kw));
+        }
+        rest = tail;
+    }
+    Ok(raw)
+}
+
+impl RawOptions<'_> {
+    fn check(&self) -> Result<(Options, bool), ArgError> {
+        let algorithm = self.algorithm.unwrap_or(Algorithm::Fixed);
+        let burst = match self.burst {
+            Some(_) if algorithm != Algorithm::Gcra => return Err(ArgError::BurstNeedsGcra),
+            Some(b) => Some(in_range(b, 1, MAX_LIMIT, ArgError::Burst)?),
+            None => None,
+        };
+        let cost = match self.cost {
+            Some(c) => in_range(c, 0, MAX_LIMIT, ArgError::Cost)?,
+            None => 1,
+        };
+        Ok((
+            Options {
+                algorithm,
+                burst,
+                cost,
+            },
+            self.ms,
+        ))
+    }
+}
+
+fn parse_limit(
+    limit: &[u8],
+    window: &[u8],
+    options: &Options,
+    ms: bool,
+) -> Result<Limit, ArgError> {
+    let limit = if options.algorithm == Algorithm::Log {
+        match parse_u64(limit) {
+            Some(v) if (1..=MAX_LIMIT).contains(&v) && v > MAX_LOG_LIMIT => {
+                return Err(ArgError::LogLimit)
+            }
+            _ => in_range(limit, 1, MAX_LIMIT, ArgError::Limit)?,
+        }
+    } else {
+        in_range(limit, 1, MAX_LIMIT, ArgError::Limit)?
+    };
+    let window_ms = if ms {
+        in_range(window, 1, MAX_WINDOW_MS, ArgError::WindowMs)?
+    } else {
+        in_range(window, 1, MAX_WINDOW_MS / 1000, ArgError::Window)? * 1000
+    };
+    Ok(Limit { limit, window_ms })
+}
+
+/// Parses `key limit window [options]` (the arguments after the command name).
+pub fn parse_check<'a>(args: &[&'a [u8]]) -> Result<Request<'a>, ArgError> {
+    let [key, limit, window, rest @ ..] = args else {
+        return Err(ArgError::WrongArity);
+    };
+    // Options are checked before the limits so that an error names the first bad
+    // thing a reader of the command line would notice: an unknown option is reported
+    // as such even when the limit is also wrong.
+    let raw = parse_options(rest)?;
+    let (options, ms) = raw.check()?;
+    let limit = parse_limit(limit, window, &options, ms)?;
+    Ok(Request {
+        key,
+        limit,
+        options,
+    })
+}
+
+/// Largest `numlimits` of `RATELIMIT.MCHECK`.
+pub const MAX_LIMITS: usize = 64;
+
+/// A parsed `RATELIMIT.MCHECK` request: several (key, limit) pairs and shared options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultiRequest<'a> {
+    pub limits: Vec<(&'a [u8], Limit)>,
+    pub options: Options,
+}
+
+/// Parses `numlimits key limit window [key limit window ...] [options]`.
+pub fn parse_mcheck<'a>(args: &[&'a [u8]]) -> Result<MultiRequest<'a>, ArgError> {
+    let Some((&numlimits, rest)) = args.split_first() else {
+        return Err(ArgError::WrongArity);
+    };
+    let n = in_range(numlimits, 1, MAX_LIMITS as u64, ArgError::NumLimits)? as usize;
+    if rest.len() < n * 3 {
+        return Err(ArgError::NumLimitsMismatch);
+    }
+    let (triples, tail) = rest.split_at(n * 3);
+    // A tail shaped like another `key limit window` triple means the client passed
+    // more triples than numlimits says: say that rather than "unknown option".
+    if let [first, limit, window, ..] = tail {
+        if keyword(first).is_none() && parse_u64(limit).is_some() && parse_u64(window).is_some() {
+            return Err(ArgError::NumLimitsMismatch);
+        }
+    }
+    let raw = parse_options(tail)?;
+    let (options, ms) = raw.check()?;
+    let limits = triples
+        .chunks_exact(3)
+        .map(|t| Ok((t[0], parse_limit(t[1], t[2], &options, ms)?)))
+        .collect::<Result<Vec<_>, ArgError>>()?;
+    Ok(MultiRequest { limits, options })
+}
+
+/// Key positions of an MCHECK command line (argv indices, command name at 0), for the
+/// getkeys API: `numlimits` at 1, then one key every three arguments. Returns nothing
+/// when `numlimits` is unreadable or does not fit the line, as Redis expects of a
+/// getkeys callback for a malformed command.
+pub fn mcheck_key_positions(argv: &[&[u8]]) -> impl Iterator<Item = usize> {
+    let n = argv
+        .get(1)
+        .and_then(|n| parse_u64(n))
+        .filter(|&n| n >= 1 && n as usize <= MAX_LIMITS && argv.len() >= 2 + n as usize * 3)
+        .unwrap_or(0) as usize;
+    (0..n).map(|i| 2 + i * 3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(line: &str) -> Result<Request<'_>, ArgError> {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        // Leak the vector so the borrowed request can outlive this helper in tests.
+        parse_check(Box::leak(args.into_boxed_slice()))
+    }
+
+    #[test]
+    fn minimal_request_defaults_to_fixed_cost_one_seconds() {
+        let r = check("user:1 10 60").unwrap();
+        assert_eq!(r.key, b"user:1");
+        assert_eq!(
+            r.limit,
+            Limit {
+                limit: 10,
+                window_ms: 60_000
+            }
+        );
+        assert_eq!(r.options.algorithm, Algorithm::Fixed);
+        assert_eq!(r.options.cost, 1);
+        assert_eq!(r.options.burst, None);
+    }
+
+    #[test]
+    fn options_in_any_order_and_any_case() {
+        let r = check("k 5 250 ms cOsT 3 algorithm gcra BURST 7").unwrap();
+        assert_eq!(r.limit.window_ms, 250);
+        assert_eq!(r.options.cost, 3);
+        assert_eq!(r.options.algorithm, Algorithm::Gcra);
+        assert_eq!(r.options.burst, Some(7));
+        for (name, alg) in [
+            ("FIXED", Algorithm::Fixed),
+            ("Sliding", Algorithm::Sliding),
+            ("gcra", Algorithm::Gcra),
+            ("LOG", Algorithm::Log),
+        ] {
+            let line = format!("k 5 1 ALGORITHM {name}");
+            assert_eq!(check(&line).unwrap().options.algorithm, alg);
+        }
+    }
+
+    #[test]
+    fn bounds_are_inclusive() {
+        assert_eq!(check("k 1 1").unwrap().limit.limit, 1);
+        assert_eq!(check("k 1000000000000 1").unwrap().limit.limit, MAX_LIMIT);
+        assert_eq!(
+            check("k 1 315576000").unwrap().limit.window_ms,
+            MAX_WINDOW_MS
+        );
+        assert_eq!(check("k 1 1 MS").unwrap().limit.window_ms, 1);
+        assert_eq!(
+            check("k 1 315576000000 MS").unwrap().limit.window_ms,
+            MAX_WINDOW_MS
+        );
+        assert_eq!(check("k 1 1 COST 0").unwrap().options.cost, 0);
+        assert_eq!(
+            check("k 1 1 COST 1000000000000").unwrap().options.cost,
+            MAX_LIMIT
+        );
+        assert_eq!(check("k 4096 1 ALGORITHM LOG").unwrap().limit.limit, 4096);
+    }
+
+    #[test]
+    fn every_bad_argument_is_named() {
+        let cases = [
+            ("k", ArgError::WrongArity),
+            ("k 10", ArgError::WrongArity),
+            ("k 0 60", ArgError::Limit),
+            ("k -1 60", ArgError::Limit),
+            ("k ten 60", ArgError::Limit),
+            ("k 1000000000001 60", ArgError::Limit),
+            ("k 99999999999999999999999 60", ArgError::Limit),
+            ("k 010 60", ArgError::Limit),
+            ("k +10 60", ArgError::Limit),
+            ("k 10 0", ArgError::Window),
+            ("k 10 315576001", ArgError::Window),
+            ("k 10 1.5", ArgError::Window),
+            ("k 10 0 MS", ArgError::WindowMs),
+            ("k 10 315576000001 MS", ArgError::WindowMs),
+            ("k 10 60 COST -1", ArgError::Cost),
+            ("k 10 60 COST 1000000000001", ArgError::Cost),
+            ("k 10 60 COST", ArgError::MissingValue(Keyword::Cost)),
+            (
+                "k 10 60 ALGORITHM",
+                ArgError::MissingValue(Keyword::Algorithm),
+            ),
+            (
+                "k 10 60 ALGORITHM GCRA BURST",
+                ArgError::MissingValue(Keyword::Burst),
+            ),
+            ("k 10 60 ALGORITHM TOKEN", ArgError::UnknownAlgorithm),
+            ("k 10 60 BURST 5", ArgError::BurstNeedsGcra),
+            (
+                "k 10 60 ALGORITHM SLIDING BURST 5",
+                ArgError::BurstNeedsGcra,
+            ),
+            ("k 10 60 ALGORITHM GCRA BURST 0", ArgError::Burst),
+            ("k 10 60 EX 5", ArgError::UnknownOption),
+            ("k 10 60 MS MS", ArgError::Duplicate(Keyword::Ms)),
+            ("k 10 60 COST 1 COST 2", ArgError::Duplicate(Keyword::Cost)),
+            (
+                "k 10 60 ALGORITHM FIXED ALGORITHM LOG",
+                ArgError::Duplicate(Keyword::Algorithm),
+            ),
+            ("k 4097 60 ALGORITHM LOG", ArgError::LogLimit),
+        ];
+        for (line, want) in cases {
+            assert_eq!(check(line), Err(want), "{line}");
+            let msg = want.message().to_str().unwrap();
+            assert!(msg.starts_with("ERR "), "{msg}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_argument() {
+        assert!(ArgError::Limit.to_string().contains("limit"));
+        assert!(ArgError::Window.to_string().contains("window"));
+        assert!(ArgError::Cost.to_string().contains("COST"));
+        assert!(ArgError::Burst.to_string().contains("BURST"));
+        assert!(ArgError::UnknownAlgorithm.to_string().contains("ALGORITHM"));
+        assert!(ArgError::NumLimits.to_string().contains("numlimits"));
+    }
+
+    #[test]
+    fn keys_are_binary_safe() {
+        let key: &[u8] = &[0xff, 0x00, b' ', 0xc3];
+        let args: [&[u8]; 3] = [key, b"10", b"60"];
+        assert_eq!(parse_check(&args).unwrap().key, key);
+        let empty: [&[u8]; 3] = [b"", b"10", b"60"];
+        assert_eq!(parse_check(&empty).unwrap().key, b"");
+    }
+
+    #[test]
+    fn parse_u64_is_strict() {
+        assert_eq!(parse_u64(b"0"), Some(0));
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"18446744073709551616",
+            b"00",
+            b" 1",
+            b"1 ",
+            b"1e3",
+            b"-0",
+            b"\xff",
+        ] {
+            assert_eq!(parse_u64(bad), None, "{bad:?}");
+        }
+    }
+
+    fn mcheck(line: &str) -> Result<MultiRequest<'_>, ArgError> {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        parse_mcheck(Box::leak(args.into_boxed_slice()))
+    }
+
+    #[test]
+    fn mcheck_parses_triples_then_options() {
+        let r = mcheck("2 a 2 60 b 3 3600 COST 1").unwrap();
+        assert_eq!(r.limits.len(), 2);
+        assert_eq!(r.limits[0].0, b"a");
+        assert_eq!(r.limits[1].1.window_ms, 3_600_000);
+        assert_eq!(r.options.cost, 1);
+    }
+
+    #[test]
+    fn mcheck_numlimits_must_match() {
+        assert_eq!(
+            mcheck("3 a 2 60 b 3 3600"),
+            Err(ArgError::NumLimitsMismatch)
+        );
+        assert_eq!(
+            mcheck("1 a 2 60 b 3 3600"),
+            Err(ArgError::NumLimitsMismatch)
+        );
+        assert_eq!(mcheck("0 a 2 60"), Err(ArgError::NumLimits));
+        assert_eq!(mcheck("x a 2 60"), Err(ArgError::NumLimits));
+        assert_eq!(mcheck("65 a 2 60"), Err(ArgError::NumLimits));
+        assert_eq!(mcheck(""), Err(ArgError::NumLimits));
+    }
+
+    #[test]
+    fn mcheck_key_positions_follow_numlimits() {
+        let line: Vec<&[u8]> = "RATELIMIT.MCHECK 2 a 2 60 b 3 3600 MS"
+            .split(' ')
+            .map(str::as_bytes)
+            .collect();
+        assert_eq!(mcheck_key_positions(&line).collect::<Vec<_>>(), vec![2, 5]);
+        let short: Vec<&[u8]> = "RATELIMIT.MCHECK 3 a 2 60"
+            .split(' ')
+            .map(str::as_bytes)
+            .collect();
+        assert_eq!(mcheck_key_positions(&short).count(), 0);
+    }
+}

@@ -1,0 +1,365 @@
+//! The thin glue between Redis and the pure code: read the arguments, open the key
+//! once, decode, decide, write in place, expire, replicate the effect, reply.
+//!
+//! Everything here goes through the raw module API rather than the crate's high-level
+//! wrappers: the hot path must not allocate, must open the key once, and must write
+//! the value in place without dropping its expiry (`RM_StringSet` deletes and re-adds
+//! the key).
+
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_longlong};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::slice;
+
+use redis_module::raw;
+
+use crate::algorithm::{self, Now, Outcome, Refusal, Update};
+use crate::args::{self, Algorithm, ArgError};
+use crate::state;
+use crate::stats::{self, Command};
+
+type Ctx = *mut raw::RedisModuleCtx;
+type RString = *mut raw::RedisModuleString;
+
+const OK: c_int = raw::REDISMODULE_OK as c_int;
+
+/// The Redis error for a key holding another type, or a string that is not our state.
+const WRONGTYPE: &CStr = c"WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// Reply when a command panicked: the panic was caught and the server keeps serving.
+const INTERNAL: &CStr = c"ERR internal error in the ratelimit module; the server is unaffected";
+
+/// Runs a command body behind a panic guard. A Rust panic that crossed into Redis would
+/// abort the server; here it becomes an error reply instead. Bodies decide everything
+/// before they write or reply, and keys close on drop (also while unwinding).
+pub fn guarded(
+    ctx: Ctx,
+    argv: *mut RString,
+    argc: c_int,
+    command: Command,
+    body: fn(Ctx, &[RString], Command),
+) -> c_int {
+    let argv: &[RString] = if argv.is_null() || argc <= 0 {
+        &[]
+    } else {
+        // SAFETY: Redis passes `argc` valid strings that live for the whole call.
+        unsafe { slice::from_raw_parts(argv, argc as usize) }
+    };
+    if catch_unwind(AssertUnwindSafe(|| body(ctx, argv, command))).is_err() {
+        stats::error(command);
+        reply_error(ctx, INTERNAL);
+    }
+    OK
+}
+
+/// The bytes of a command argument. No copy: the slice points into Redis's string,
+/// which outlives the command call.
+fn bytes<'a>(s: RString) -> &'a [u8] {
+    let mut len = 0usize;
+    // SAFETY: `s` is a valid module string for the duration of the command.
+    let p = unsafe { raw::RedisModule_StringPtrLen.unwrap()(s, &mut len) };
+    if p.is_null() || len == 0 {
+        return &[];
+    }
+    // SAFETY: Redis guarantees `len` readable bytes at `p`.
+    unsafe { slice::from_raw_parts(p.cast::<u8>(), len) }
+}
+
+/// Calls `f` with the arguments as byte slices, without allocating for the usual
+/// short command lines.
+fn with_args<R>(argv: &[RString], f: impl FnOnce(&[&[u8]]) -> R) -> R {
+    const INLINE: usize = 16;
+    if argv.len() <= INLINE {
+        let mut buf: [&[u8]; INLINE] = [&[]; INLINE];
+        for (slot, &a) in buf.iter_mut().zip(argv) {
+            *slot = bytes(a);
+        }
+        f(&buf[..argv.len()])
+    } else {
+        let v: Vec<&[u8]> = argv.iter().map(|&a| bytes(a)).collect();
+        f(&v)
+    }
+}
+
+/// The server's wall clock, in nanoseconds since the Unix epoch (0 if it reads earlier).
+fn now() -> Now {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-parameter; CLOCK_REALTIME always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+    Now::from_ns(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+}
+
+/// A key opened for one command, closed when dropped.
+struct Key {
+    ptr: *mut raw::RedisModuleKey,
+}
+
+impl Key {
+    fn open(ctx: Ctx, name: RString, write: bool) -> Key {
+        let mode = if write {
+            raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
+        } else {
+            raw::REDISMODULE_READ
+        };
+        // SAFETY: ctx and name are valid for the command call.
+        let ptr = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name, mode as c_int) };
+        Key { ptr }
+    }
+
+    /// The stored value: `Ok(None)` for a missing key, `Err` for another type.
+    ///
+    /// The slice stays valid until the key is written or closed.
+    fn value(&self) -> Result<Option<&[u8]>, ()> {
+        if self.ptr.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: self.ptr is an open key.
+        let kind = unsafe { raw::RedisModule_KeyType.unwrap()(self.ptr) };
+        if kind == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+            return Ok(None);
+        }
+        if kind != raw::REDISMODULE_KEYTYPE_STRING as c_int {
+            return Err(());
+        }
+        let mut len = 0usize;
+        // SAFETY: the key holds a string; DMA in read mode returns its bytes.
+        let p = unsafe {
+            raw::RedisModule_StringDMA.unwrap()(self.ptr, &mut len, raw::REDISMODULE_READ as c_int)
+        };
+        if p.is_null() {
+            return Err(());
+        }
+        // SAFETY: DMA returns `len` readable bytes, valid until the key changes.
+        Ok(Some(unsafe { slice::from_raw_parts(p.cast::<u8>(), len) }))
+    }
+
+    /// Replaces the value with `bytes`, in place when the length is unchanged, and
+    /// returns false if Redis refused (which an open-for-write string key never does).
+    fn write(&self, bytes: &[u8]) -> bool {
+        let mut len = 0usize;
+        // SAFETY: the key is open for writing; the DMA pointer is used at once, for at
+        // most `len` bytes, which truncate made equal to bytes.len().
+        unsafe {
+            let mut p = raw::RedisModule_StringDMA.unwrap()(
+                self.ptr,
+                &mut len,
+                raw::REDISMODULE_WRITE as c_int,
+            );
+            if p.is_null() || len != bytes.len() {
+                if raw::RedisModule_StringTruncate.unwrap()(self.ptr, bytes.len()) != OK {
+                    return false;
+                }
+                p = raw::RedisModule_StringDMA.unwrap()(
+                    self.ptr,
+                    &mut len,
+                    raw::REDISMODULE_WRITE as c_int,
+                );
+                if p.is_null() || len != bytes.len() {
+                    return false;
+                }
+            }
+            ptr::copy_nonoverlapping(bytes.as_ptr(), p.cast::<u8>(), len);
+        }
+        true
+    }
+
+    /// Sets the key to expire at `at_ms` (Unix ms). Redis 7.0 and later take the
+    /// absolute time as is; 6.2 has only a relative expiry, computed from its clock.
+    fn expire_at(&self, at_ms: u64) {
+        let at = c_longlong::try_from(at_ms).unwrap_or(c_longlong::MAX);
+        // SAFETY: the key is open for writing and holds a value.
+        unsafe {
+            if let Some(set_abs) = raw::RedisModule_SetAbsExpire {
+                set_abs(self.ptr, at);
+            } else {
+                let now = raw::RedisModule_Milliseconds.unwrap()();
+                raw::RedisModule_SetExpire.unwrap()(self.ptr, at.saturating_sub(now).max(1));
+            }
+        }
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            // SAFETY: the key was opened by Key::open and is closed exactly once.
+            unsafe { raw::RedisModule_CloseKey.unwrap()(self.ptr) };
+        }
+    }
+}
+
+fn reply_error(ctx: Ctx, msg: &CStr) {
+    // SAFETY: ctx is the command's context; msg is NUL-terminated.
+    unsafe { raw::RedisModule_ReplyWithError.unwrap()(ctx, msg.as_ptr()) };
+}
+
+fn reply_arg_error(ctx: Ctx, err: ArgError) {
+    if err == ArgError::WrongArity {
+        // SAFETY: ctx is the command's context.
+        unsafe { raw::RedisModule_WrongArity.unwrap()(ctx) };
+    } else {
+        reply_error(ctx, err.message());
+    }
+}
+
+fn reply_refusal(ctx: Ctx, refusal: Refusal) {
+    let msg = match refusal {
+        Refusal::OtherAlgorithm(Algorithm::Fixed) => {
+            c"WRONGTYPE the key holds ALGORITHM FIXED state: use the same ALGORITHM or delete the key"
+        }
+        Refusal::OtherAlgorithm(Algorithm::Sliding) => {
+            c"WRONGTYPE the key holds ALGORITHM SLIDING state: use the same ALGORITHM or delete the key"
+        }
+        Refusal::OtherAlgorithm(Algorithm::Gcra) => {
+            c"WRONGTYPE the key holds ALGORITHM GCRA state: use the same ALGORITHM or delete the key"
+        }
+        Refusal::OtherAlgorithm(Algorithm::Log) => {
+            c"WRONGTYPE the key holds ALGORITHM LOG state: use the same ALGORITHM or delete the key"
+        }
+        Refusal::Unsupported(_) => c"ERR ALGORITHM not supported yet: use FIXED",
+    };
+    reply_error(ctx, msg);
+}
+
+/// True when the client speaks RESP3 and the server can send maps and booleans.
+fn resp3(ctx: Ctx) -> bool {
+    // SAFETY: plain API calls on the command's context.
+    unsafe {
+        let (map, boolean) = (
+            raw::RedisModule_ReplyWithMap,
+            raw::RedisModule_ReplyWithBool,
+        );
+        map.is_some()
+            && boolean.is_some()
+            && raw::RedisModule_GetContextFlags.unwrap()(ctx)
+                & raw::REDISMODULE_CTX_FLAGS_RESP3 as c_int
+                != 0
+    }
+}
+
+fn ll(v: u64) -> c_longlong {
+    c_longlong::try_from(v).unwrap_or(c_longlong::MAX)
+}
+
+/// Replies with the five numbers: an array in RESP2, a map in RESP3.
+fn reply_outcome(ctx: Ctx, o: &Outcome, map: bool) {
+    let fields: [(&CStr, c_longlong); 4] = [
+        (c"limit", ll(o.limit)),
+        (c"remaining", ll(o.remaining)),
+        (c"retry_after_ms", o.retry_after_ms),
+        (c"reset_after_ms", ll(o.reset_after_ms)),
+    ];
+    // SAFETY: reply calls on the command's context; every pointer is a static C string.
+    unsafe {
+        let long = raw::RedisModule_ReplyWithLongLong.unwrap();
+        if map {
+            let key = raw::RedisModule_ReplyWithSimpleString.unwrap();
+            raw::RedisModule_ReplyWithMap.unwrap()(ctx, 5);
+            key(ctx, c"allowed".as_ptr());
+            raw::RedisModule_ReplyWithBool.unwrap()(ctx, c_int::from(o.allowed));
+            for (name, value) in fields {
+                key(ctx, name.as_ptr());
+                long(ctx, value);
+            }
+        } else {
+            raw::RedisModule_ReplyWithArray.unwrap()(ctx, 5);
+            long(ctx, c_longlong::from(o.allowed));
+            for (_, value) in fields {
+                long(ctx, value);
+            }
+        }
+    }
+}
+
+/// Stores an update and tells the rest of Redis about it: expiry, WATCH and client
+/// tracking, keyspace notification, and one `SET key value PXAT ms` to replicas and
+/// the AOF, so that they hold the same bytes and the same absolute expiry.
+fn store(ctx: Ctx, key: &Key, name: RString, update: &Update) -> bool {
+    let Update::Replace {
+        value,
+        expire_at_ms,
+    } = update;
+    let bytes = value.as_bytes();
+    if !key.write(bytes) {
+        return false;
+    }
+    key.expire_at(*expire_at_ms);
+    // SAFETY: API calls on the command's context with valid, NUL-terminated strings;
+    // the format "sbcl" matches the arguments that follow it.
+    unsafe {
+        raw::RedisModule_SignalModifiedKey.unwrap()(ctx, name);
+        raw::RedisModule_NotifyKeyspaceEvent.unwrap()(
+            ctx,
+            raw::REDISMODULE_NOTIFY_STRING as c_int,
+            c"ratelimit".as_ptr(),
+            name,
+        );
+        raw::RedisModule_Replicate.unwrap()(
+            ctx,
+            c"SET".as_ptr(),
+            c"sbcl".as_ptr(),
+            name,
+            bytes.as_ptr().cast::<c_char>(),
+            bytes.len(),
+            c"PXAT".as_ptr(),
+            ll(*expire_at_ms),
+        );
+    }
+    true
+}
+
+/// Loads and decodes the key's state, or says why it cannot be used.
+fn load(key: &Key) -> Result<Option<state::State<'_>>, ()> {
+    match key.value()? {
+        None => Ok(None),
+        Some(bytes) => state::decode(bytes).map(Some).map_err(|_| ()),
+    }
+}
+
+/// `RATELIMIT.CHECK` (write) and `RATELIMIT.PEEK` (read-only).
+pub fn check(ctx: Ctx, argv: &[RString], command: Command) {
+    let write = command == Command::Check;
+    let parsed = with_args(argv.get(1..).unwrap_or(&[]), |args| {
+        args::parse_check(args).map(|r| (r.limit, r.options))
+    });
+    let (limit, options) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            stats::error(command);
+            return reply_arg_error(ctx, e);
+        }
+    };
+    let name = argv[1];
+    let key = Key::open(ctx, name, write);
+    let Ok(stored) = load(&key) else {
+        stats::error(command);
+        return reply_error(ctx, WRONGTYPE);
+    };
+    let decided: Result<(Outcome, Option<Update>), Refusal> = if write {
+        algorithm::decide(stored, limit, &options, now()).map(|d| (d.outcome, d.update))
+    } else {
+        algorithm::peek(stored, limit, &options, now()).map(|o| (o, None))
+    };
+    let (outcome, update) = match decided {
+        Ok(d) => d,
+        Err(refusal) => {
+            stats::error(command);
+            return reply_refusal(ctx, refusal);
+        }
+    };
+    if let Some(update) = &update {
+        if !store(ctx, &key, name, update) {
+            stats::error(command);
+            return reply_error(ctx, c"ERR could not write the rate-limit state");
+        }
+    }
+    drop(key);
+    stats::decided(command, options.algorithm, outcome.allowed);
+    reply_outcome(ctx, &outcome, resp3(ctx));
+}

@@ -1,0 +1,149 @@
+//! Module registration: commands, flags, key positions and key specs, options.
+
+use std::ffi::CStr;
+use std::os::raw::c_int;
+
+use redis_module::{raw, Context, RedisString, Status};
+
+use crate::command::{self, guarded};
+use crate::stats::Command;
+
+type Handler =
+    extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
+
+extern "C" fn check(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    guarded(ctx, argv, argc, Command::Check, command::check)
+}
+
+extern "C" fn peek(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    guarded(ctx, argv, argc, Command::Peek, command::check)
+}
+
+/// How a command's keys are declared to Redis.
+enum Keys {
+    /// One key at argv[1], read and written.
+    OneWritten,
+    /// One key at argv[1], only read.
+    OneRead,
+}
+
+fn create(ctx: &Context, name: &CStr, handler: Handler, flags: &CStr, keys: Keys) -> Status {
+    // SAFETY: called from OnLoad with its context; strings are NUL-terminated.
+    let created = unsafe {
+        raw::RedisModule_CreateCommand.unwrap()(
+            ctx.ctx,
+            name.as_ptr(),
+            Some(handler),
+            flags.as_ptr(),
+            1,
+            1,
+            1,
+        )
+    };
+    if created != raw::REDISMODULE_OK as c_int {
+        ctx.log_warning(&format!("could not register {}", name.to_string_lossy()));
+        return Status::Err;
+    }
+    set_key_spec(ctx, name, keys);
+    Status::Ok
+}
+
+/// Declares key specs where the server has `RedisModule_SetCommandInfo` (7.0+). The
+/// legacy (first, last, step) triple makes every key read-write; a read-only spec is
+/// what lets a user with `%R~pattern` permission run PEEK.
+fn set_key_spec(ctx: &Context, name: &CStr, keys: Keys) {
+    // SAFETY: plain API calls during OnLoad; `specs` and `version` outlive the call,
+    // which copies what it needs.
+    unsafe {
+        let (Some(get_command), Some(set_info)) =
+            (raw::RedisModule_GetCommand, raw::RedisModule_SetCommandInfo)
+        else {
+            return;
+        };
+        let command = get_command(ctx.ctx, name.as_ptr());
+        if command.is_null() {
+            return;
+        }
+        let flags = match keys {
+            Keys::OneWritten => {
+                raw::REDISMODULE_CMD_KEY_RW
+                    | raw::REDISMODULE_CMD_KEY_ACCESS
+                    | raw::REDISMODULE_CMD_KEY_UPDATE
+            }
+            Keys::OneRead => raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS,
+        };
+        let mut specs: [raw::RedisModuleCommandKeySpec; 2] = std::mem::zeroed();
+        specs[0].flags = u64::from(flags);
+        specs[0].begin_search_type =
+            raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
+        specs[0].bs.index.pos = 1;
+        specs[0].find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
+        specs[0].fk.range.lastkey = 0;
+        specs[0].fk.range.keystep = 1;
+        specs[0].fk.range.limit = 0;
+        let version = raw::RedisModuleCommandInfoVersion {
+            version: 1,
+            sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+            sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+            sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+        };
+        let mut info: raw::RedisModuleCommandInfo = std::mem::zeroed();
+        info.version = &version;
+        info.arity = -4;
+        info.key_specs = specs.as_mut_ptr();
+        if set_info(command, &info) != raw::REDISMODULE_OK as c_int {
+            ctx.log_warning(&format!(
+                "could not set key specs of {}",
+                name.to_string_lossy()
+            ));
+        }
+    }
+}
+
+fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    // SAFETY: API calls during OnLoad with its context.
+    unsafe {
+        if let Some(set_options) = raw::RedisModule_SetModuleOptions {
+            // Opening a key for writing must not invalidate WATCH by itself: a denied
+            // call writes nothing, so it must look like nothing happened. Allowed calls
+            // signal the key explicitly.
+            set_options(
+                ctx.ctx,
+                raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED as c_int,
+            );
+        }
+        raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(crate::info::info));
+    }
+    let commands: [(&CStr, Handler, &CStr, Keys); 2] = [
+        (
+            c"RATELIMIT.CHECK",
+            check,
+            c"write deny-oom fast",
+            Keys::OneWritten,
+        ),
+        (c"RATELIMIT.PEEK", peek, c"readonly fast", Keys::OneRead),
+    ];
+    for (name, handler, flags, keys) in commands {
+        if create(ctx, name, handler, flags, keys) == Status::Err {
+            return Status::Err;
+        }
+    }
+    Status::Ok
+}
+
+redis_module::redis_module! {
+    name: "ratelimit",
+    version: 1,
+    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    data_types: [],
+    init: init,
+    commands: [],
+}

@@ -1,0 +1,255 @@
+//! Limiter state <-> the bytes stored in the key's string value.
+//!
+//! Layout: one tag byte, then fixed-width little-endian fields. The tag bytes
+//! (0xA1..=0xA4) are UTF-8 continuation bytes, so no valid UTF-8 text can ever be
+//! taken for limiter state: a key holding ordinary text gets `WRONGTYPE`, never a
+//! reinterpretation. Fields are 48-bit where that is enough (milliseconds until the
+//! year 10889, counts up to 2.8e14, both far beyond the accepted bounds), which keeps
+//! FIXED at 13 bytes: a string that short fits the allocator's 16-byte class.
+//!
+//! | algorithm | bytes | fields                                            |
+//! |-----------|-------|---------------------------------------------------|
+//! | FIXED     | 13    | tag, window start ms (u48), count (u48)           |
+//! | SLIDING   | 19    | tag, window start ms (u48), previous (u48), current (u48) |
+//! | GCRA      | 9     | tag, theoretical arrival time ns (u64)            |
+//! | LOG       | 1+6n  | tag, n request timestamps ms (u48), oldest first  |
+//!
+//! Pure: no Redis types, so it is unit-tested and fuzzed without a server.
+
+use crate::args::Algorithm;
+
+const TAG_FIXED: u8 = 0xA1;
+const TAG_SLIDING: u8 = 0xA2;
+const TAG_GCRA: u8 = 0xA3;
+const TAG_LOG: u8 = 0xA4;
+
+/// Largest value a 48-bit field holds.
+pub const U48_MAX: u64 = (1 << 48) - 1;
+
+/// Bytes of one LOG entry.
+pub const LOG_ENTRY: usize = 6;
+
+/// Decoded limiter state. LOG borrows its entries from the stored bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State<'a> {
+    Fixed { start_ms: u64, count: u64 },
+    Sliding { start_ms: u64, prev: u64, cur: u64 },
+    Gcra { tat_ns: u64 },
+    Log(LogEntries<'a>),
+}
+
+impl State<'_> {
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            State::Fixed { .. } => Algorithm::Fixed,
+            State::Sliding { .. } => Algorithm::Sliding,
+            State::Gcra { .. } => Algorithm::Gcra,
+            State::Log(_) => Algorithm::Log,
+        }
+    }
+}
+
+/// LOG entries: request timestamps in milliseconds, oldest first, 6 bytes each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogEntries<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> LogEntries<'a> {
+    pub fn len(&self) -> usize {
+        self.bytes.len() / LOG_ENTRY
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> u64 {
+        read_u48(&self.bytes[i * LOG_ENTRY..])
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + ExactSizeIterator + 'a {
+        self.bytes.chunks_exact(LOG_ENTRY).map(read_u48)
+    }
+}
+
+/// The stored value is not this module's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotState;
+
+fn read_u48(b: &[u8]) -> u64 {
+    let mut le = [0u8; 8];
+    le[..6].copy_from_slice(&b[..6]);
+    u64::from_le_bytes(le)
+}
+
+/// Writes the low 48 bits; larger values (a clock past the year 10889) saturate.
+fn write_u48(out: &mut [u8], v: u64) {
+    out[..6].copy_from_slice(&v.min(U48_MAX).to_le_bytes()[..6]);
+}
+
+/// Decodes stored bytes. Anything but an exact, well-formed state is `NotState`.
+pub fn decode(bytes: &[u8]) -> Result<State<'_>, NotState> {
+    let (&tag, body) = bytes.split_first().ok_or(NotState)?;
+    match (tag, body.len()) {
+        (TAG_FIXED, 12) => Ok(State::Fixed {
+            start_ms: read_u48(body),
+            count: read_u48(&body[6..]),
+        }),
+        (TAG_SLIDING, 18) => Ok(State::Sliding {
+            start_ms: read_u48(body),
+            prev: read_u48(&body[6..]),
+            cur: read_u48(&body[12..]),
+        }),
+        (TAG_GCRA, 8) => Ok(State::Gcra {
+            tat_ns: u64::from_le_bytes(body.try_into().map_err(|_| NotState)?),
+        }),
+        (TAG_LOG, n) if n % LOG_ENTRY == 0 => {
+            let entries = LogEntries { bytes: body };
+            // Entries are kept oldest first; anything else was not written by us.
+            let ordered = entries
+                .iter()
+                .zip(entries.iter().skip(1))
+                .all(|(a, b)| a <= b);
+            if ordered {
+                Ok(State::Log(entries))
+            } else {
+                Err(NotState)
+            }
+        }
+        _ => Err(NotState),
+    }
+}
+
+/// Encoded state of the constant-size algorithms, built on the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    buf: [u8; 19],
+    len: u8,
+}
+
+impl Encoded {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+pub fn encode_fixed(start_ms: u64, count: u64) -> Encoded {
+    let mut buf = [0u8; 19];
+    buf[0] = TAG_FIXED;
+    write_u48(&mut buf[1..], start_ms);
+    write_u48(&mut buf[7..], count);
+    Encoded { buf, len: 13 }
+}
+
+pub fn encode_sliding(start_ms: u64, prev: u64, cur: u64) -> Encoded {
+    let mut buf = [0u8; 19];
+    buf[0] = TAG_SLIDING;
+    write_u48(&mut buf[1..], start_ms);
+    write_u48(&mut buf[7..], prev);
+    write_u48(&mut buf[13..], cur);
+    Encoded { buf, len: 19 }
+}
+
+pub fn encode_gcra(tat_ns: u64) -> Encoded {
+    let mut buf = [0u8; 19];
+    buf[0] = TAG_GCRA;
+    buf[1..9].copy_from_slice(&tat_ns.to_le_bytes());
+    Encoded { buf, len: 9 }
+}
+
+/// Length of a LOG value holding `n` entries.
+pub fn log_len(n: usize) -> usize {
+    1 + n * LOG_ENTRY
+}
+
+/// Writes a LOG value into `out` (exactly `log_len(n)` bytes): the tag, the `kept`
+/// entries in order, then `added` copies of `now_ms`.
+pub fn encode_log_into(out: &mut [u8], kept: impl Iterator<Item = u64>, added: usize, now_ms: u64) {
+    out[0] = TAG_LOG;
+    let mut at = 1;
+    for ts in kept.chain(std::iter::repeat_n(now_ms, added)) {
+        write_u48(&mut out[at..], ts);
+        at += LOG_ENTRY;
+    }
+    debug_assert_eq!(at, out.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_size_states_round_trip() {
+        let cases = [
+            (
+                encode_fixed(1_700_000_000_123, 42),
+                State::Fixed {
+                    start_ms: 1_700_000_000_123,
+                    count: 42,
+                },
+            ),
+            (
+                encode_sliding(U48_MAX, 0, U48_MAX),
+                State::Sliding {
+                    start_ms: U48_MAX,
+                    prev: 0,
+                    cur: U48_MAX,
+                },
+            ),
+            (encode_gcra(u64::MAX), State::Gcra { tat_ns: u64::MAX }),
+        ];
+        for (encoded, state) in cases {
+            assert_eq!(decode(encoded.as_bytes()), Ok(state));
+        }
+        assert_eq!(encode_fixed(1, 1).as_bytes().len(), 13);
+        assert_eq!(encode_sliding(1, 1, 1).as_bytes().len(), 19);
+        assert_eq!(encode_gcra(1).as_bytes().len(), 9);
+    }
+
+    #[test]
+    fn log_round_trips_in_order() {
+        let mut out = vec![0u8; log_len(3)];
+        encode_log_into(&mut out, [5u64, 9].into_iter(), 1, 11);
+        let State::Log(entries) = decode(&out).unwrap() else {
+            panic!("not a log")
+        };
+        assert_eq!(entries.iter().collect::<Vec<_>>(), vec![5, 9, 11]);
+        assert_eq!(entries.get(1), 9);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(
+            decode(&[TAG_LOG]),
+            Ok(State::Log(LogEntries { bytes: &[] }))
+        );
+    }
+
+    #[test]
+    fn foreign_values_are_not_state() {
+        let mut unordered = vec![0u8; log_len(2)];
+        encode_log_into(&mut unordered, [9u64, 5].into_iter(), 0, 0);
+        let fixed = encode_fixed(1, 1);
+        let foreign: [&[u8]; 9] = [
+            b"",
+            b"hello",
+            b"12",
+            b"\xa1too short",
+            &fixed.as_bytes()[..12],
+            &[TAG_GCRA; 10],
+            &[TAG_LOG, 1, 2, 3],
+            &unordered,
+            "\u{e9}t\u{e9} UTF-8 text".as_bytes(),
+        ];
+        for f in foreign {
+            assert_eq!(decode(f), Err(NotState), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn no_utf8_text_is_state() {
+        // Every tag is a continuation byte, which valid UTF-8 never starts with.
+        for tag in [TAG_FIXED, TAG_SLIDING, TAG_GCRA, TAG_LOG] {
+            assert!(std::str::from_utf8(&[tag]).is_err());
+            assert_eq!(tag & 0b1100_0000, 0b1000_0000);
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Real redis-server processes for the integration tests.
+//!
+//! Each server gets a free loopback port and its own temporary directory, is waited
+//! for with a bound, and is killed when dropped, whatever the test did. The binary is
+//! `$REDIS_SERVER` (default `redis-server` on the PATH) and the module is
+//! `$RATELIMIT_MODULE` (default `target/release/libredis_ratelimit.so`, which
+//! `make test` builds first).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer PING after it starts.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn module_path() -> PathBuf {
+    let path = std::env::var_os("RATELIMIT_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_ratelimit.so")
+        });
+    assert!(
+        path.exists(),
+        "module not found at {}: run `make build` (or set RATELIMIT_MODULE)",
+        path.display()
+    );
+    path
+}
+
+pub fn server_binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
+}
+
+/// A port nobody listens on right now. Another process may take it before the server
+/// binds it; `Server::start_with` then retries with a new one.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    /// Kept so the directory lives as long as the server.
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// A server with the module loaded and persistence off.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// A server with the module loaded and extra `--option value` arguments.
+    pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_in(tempfile::tempdir().expect("temporary directory"), extra)
+    }
+
+    /// A server in a given directory (to restart from its files), module loaded.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let module = module_path();
+        let mut args: Vec<String> = vec!["--loadmodule".into(), module.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::launch(dir, &args)
+    }
+
+    /// A server with exactly these arguments (no module unless they load it).
+    pub fn launch(dir: tempfile::TempDir, args: &[String]) -> Server {
+        let mut last_log = String::new();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let log = dir.path().join(format!("redis-{port}.log"));
+            let mut cmd = Command::new(server_binary());
+            cmd.arg("--port")
+                .arg(port.to_string())
+                .arg("--bind")
+                .arg("127.0.0.1")
+                .arg("--dir")
+                .arg(dir.path())
+                .arg("--logfile")
+                .arg(&log)
+                .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_binary()));
+            let deadline = Instant::now() + START_TIMEOUT;
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    last_log = std::fs::read_to_string(&log).unwrap_or_default();
+                    break; // exited: most likely the port was taken; try another one
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() && ping(port) {
+                    return Server {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("redis-server on port {port} did not answer within {START_TIMEOUT:?}");
+                }
+                sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("redis-server would not start:\n{last_log}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .expect("connect to redis-server")
+    }
+
+    pub fn resp3_client(&self) -> redis::Connection {
+        redis::Client::open(format!("{}?protocol=resp3", self.url()))
+            .unwrap()
+            .get_connection()
+            .expect("connect to redis-server with RESP3")
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return false;
+    };
+    let Ok(mut con) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = con.set_read_timeout(Some(Duration::from_secs(2)));
+    redis::cmd("PING")
+        .query::<String>(&mut con)
+        .map(|p| p == "PONG")
+        .unwrap_or(false)
+}
+
+/// Polls `cond` every 20 ms until it holds, failing the test after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
