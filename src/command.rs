@@ -222,7 +222,6 @@ fn reply_refusal(ctx: Ctx, refusal: Refusal) {
         Refusal::OtherAlgorithm(Algorithm::Log) => {
             c"WRONGTYPE the key holds ALGORITHM LOG state: use the same ALGORITHM or delete the key"
         }
-        Refusal::Unsupported(_) => c"ERR ALGORITHM not supported yet: use FIXED",
     };
     reply_error(ctx, msg);
 }
@@ -281,7 +280,7 @@ fn reply_outcome(ctx: Ctx, o: &Outcome, map: bool) {
 /// tracking, keyspace notification, and one `SET key value PXAT ms` to replicas and
 /// the AOF, so that they hold the same bytes and the same absolute expiry.
 fn store(ctx: Ctx, key: &Key, name: RString, update: &Update) -> bool {
-    let Update::Replace {
+    let Update {
         value,
         expire_at_ms,
     } = update;

@@ -68,7 +68,7 @@ impl<'a> LogEntries<'a> {
         read_u48(&self.bytes[i * LOG_ENTRY..])
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + ExactSizeIterator + 'a {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + ExactSizeIterator + Clone + 'a {
         self.bytes.chunks_exact(LOG_ENTRY).map(read_u48)
     }
 }

@@ -2,7 +2,7 @@
 //! for the key (not aligned to the clock, so clients' windows do not all reset at
 //! once) and the key expires when the window ends.
 
-use super::{Decision, Outcome, Update};
+use super::{Decision, Outcome, Update, Value};
 use crate::args::Limit;
 use crate::state::encode_fixed;
 
@@ -35,8 +35,8 @@ pub fn decide(state: Option<(u64, u64)>, limit: Limit, cost: u64, now_ms: u64) -
                 retry_after_ms: 0,
                 reset_after_ms: if after > 0 { until_end } else { 0 },
             },
-            update: (cost > 0).then(|| Update::Replace {
-                value: encode_fixed(start, after),
+            update: (cost > 0).then(|| Update {
+                value: Value::Inline(encode_fixed(start, after)),
                 expire_at_ms: end,
             }),
         },
@@ -69,12 +69,12 @@ mod tests {
     };
 
     fn stored(d: &Decision) -> Option<(u64, u64)> {
-        d.update.map(|Update::Replace { value, .. }| {
-            match crate::state::decode(value.as_bytes()).unwrap() {
+        d.update.as_ref().map(
+            |u| match crate::state::decode(u.value.as_bytes()).unwrap() {
                 crate::state::State::Fixed { start_ms, count } => (start_ms, count),
                 other => panic!("{other:?}"),
-            }
-        })
+            },
+        )
     }
 
     #[test]
@@ -86,7 +86,7 @@ mod tests {
             assert!(d.outcome.allowed);
             assert_eq!(d.outcome.remaining, 10 - i);
             assert_eq!(d.outcome.reset_after_ms, 60_001 - i);
-            assert_eq!(d.update.unwrap().expire_at_ms(), t0 + 60_000 + 1);
+            assert_eq!(d.update.as_ref().unwrap().expire_at_ms, t0 + 60_000 + 1);
             state = stored(&d);
         }
         let d = decide(state, L, 1, t0 + 30_001);

@@ -5,6 +5,12 @@
 //! shared reply and update types.
 
 mod fixed;
+mod gcra;
+mod log;
+mod sliding;
+
+#[cfg(test)]
+mod model_tests;
 
 use crate::args::{Algorithm, Limit, Options};
 use crate::state::{Encoded, State};
@@ -23,25 +29,35 @@ pub struct Outcome {
     pub reset_after_ms: u64,
 }
 
-/// What an allowed call stores: the new value and the key's absolute expiry, the
-/// moment the state is full again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Update {
-    Replace { value: Encoded, expire_at_ms: u64 },
+/// The bytes an allowed call stores: constant-size states are built on the stack,
+/// LOG (whose size grows with the limit) on the heap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Inline(Encoded),
+    Heap(Vec<u8>),
 }
 
-impl Update {
-    pub fn expire_at_ms(&self) -> u64 {
-        match *self {
-            Update::Replace { expire_at_ms, .. } => expire_at_ms,
+impl Value {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Value::Inline(e) => e.as_bytes(),
+            Value::Heap(v) => v,
         }
     }
+}
+
+/// What an allowed call stores: the new value and the key's absolute expiry (Unix ms),
+/// the moment the state is full again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    pub value: Value,
+    pub expire_at_ms: u64,
 }
 
 /// A decision: the reply, and what to write when the call is allowed and counts
 /// something. `update` is `None` for denied calls and for `COST 0`: those write
 /// nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub outcome: Outcome,
     pub update: Option<Update>,
@@ -52,8 +68,6 @@ pub struct Decision {
 pub enum Refusal {
     /// The key holds the state of another algorithm.
     OtherAlgorithm(Algorithm),
-    /// The algorithm is not available in this build.
-    Unsupported(Algorithm),
 }
 
 /// The wall clock, read once per call.
@@ -90,16 +104,44 @@ pub fn decide(
             return Err(Refusal::OtherAlgorithm(state.algorithm()));
         }
     }
-    match options.algorithm {
-        Algorithm::Fixed => {
-            let state = match stored {
-                Some(State::Fixed { start_ms, count }) => Some((start_ms, count)),
-                _ => None,
-            };
-            Ok(fixed::decide(state, limit, options.cost, now.ms()))
+    let cost = options.cost;
+    let now_ms = now.ms();
+    Ok(match (options.algorithm, stored) {
+        (Algorithm::Fixed, Some(State::Fixed { start_ms, count })) => {
+            fixed::decide(Some((start_ms, count)), limit, cost, now_ms)
         }
-        other => Err(Refusal::Unsupported(other)),
-    }
+        (Algorithm::Fixed, _) => fixed::decide(None, limit, cost, now_ms),
+        (
+            Algorithm::Sliding,
+            Some(State::Sliding {
+                start_ms,
+                prev,
+                cur,
+            }),
+        ) => sliding::decide(
+            Some(sliding::Windows {
+                start_ms,
+                prev,
+                cur,
+            }),
+            limit,
+            cost,
+            now_ms,
+        ),
+        (Algorithm::Sliding, _) => sliding::decide(None, limit, cost, now_ms),
+        (Algorithm::Gcra, Some(State::Gcra { tat_ns })) => {
+            gcra::decide(Some(tat_ns), gcra_params(limit, options), cost, now.ns)
+        }
+        (Algorithm::Gcra, _) => gcra::decide(None, gcra_params(limit, options), cost, now.ns),
+        (Algorithm::Log, Some(State::Log(entries))) => {
+            log::decide(entries.iter(), limit, cost, now_ms)
+        }
+        (Algorithm::Log, _) => log::decide(std::iter::empty(), limit, cost, now_ms),
+    })
+}
+
+fn gcra_params(limit: Limit, options: &Options) -> gcra::Params {
+    gcra::Params::new(limit, options.burst.unwrap_or(limit.limit))
 }
 
 /// What `RATELIMIT.PEEK` answers: whether the request would pass now and when it

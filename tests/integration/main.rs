@@ -3,5 +3,6 @@
 mod server;
 mod util;
 
+mod algorithms;
 mod check;
 mod replication;

@@ -24,8 +24,9 @@ fn replica_holds_the_same_value_and_expiry_for_every_key() {
     for round in 0..5 {
         for (i, key) in keys.iter().enumerate() {
             // Mixed limits, costs and windows, including denied calls.
+            let alg = ["FIXED", "SLIDING", "GCRA", "LOG"][i % 4];
             let line = format!(
-                "RATELIMIT.CHECK {key} {} {} COST {}",
+                "RATELIMIT.CHECK {key} {} {} COST {} ALGORITHM {alg}",
                 3 + i % 4,
                 10 + i,
                 round % 3
@@ -49,8 +50,8 @@ fn replica_holds_the_same_value_and_expiry_for_every_key() {
         assert_eq!(snapshot(&mut r, key.as_bytes()), on_primary, "{key}");
     }
     // The replica answers PEEK with the primary's view.
-    let on_primary = five(&mut p, "RATELIMIT.PEEK rep:0 3 10");
-    let on_replica = five(&mut r, "RATELIMIT.PEEK rep:0 3 10");
+    let on_primary = five(&mut p, "RATELIMIT.PEEK rep:0 3 10 ALGORITHM FIXED");
+    let on_replica = five(&mut r, "RATELIMIT.PEEK rep:0 3 10 ALGORITHM FIXED");
     assert_eq!(on_primary[..3], on_replica[..3]);
 }
 

@@ -1,0 +1,172 @@
+//! GCRA, the generic cell rate algorithm: a token bucket kept as one timestamp, the
+//! theoretical arrival time (TAT). `limit` per `window` is the steady rate, `BURST`
+//! the capacity.
+//!
+//! Time is kept in nanoseconds, so rates far above 1000 per second are exact: the
+//! emission interval T is `window / limit` rounded up to a whole nanosecond (the rate
+//! is never exceeded; at 100,000 per second T is exactly 10 µs). A request of cost c
+//! passes when `max(TAT, now) + c*T <= now + BURST*T`, and then moves the TAT there.
+//! The bucket is full again, and the key expires, at the TAT.
+
+use super::{Decision, Outcome, Update, Value};
+use crate::args::Limit;
+use crate::state::encode_gcra;
+
+const NS_PER_MS: u64 = 1_000_000;
+
+/// The rate and capacity of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Emission interval T, in ns (at least 1).
+    pub interval_ns: u64,
+    /// Capacity, in requests.
+    pub burst: u64,
+}
+
+impl Params {
+    pub fn new(limit: Limit, burst: u64) -> Params {
+        let window_ns = u128::from(limit.window_ms) * u128::from(NS_PER_MS);
+        let interval = window_ns.div_ceil(u128::from(limit.limit.max(1))).max(1);
+        Params {
+            interval_ns: u64::try_from(interval).unwrap_or(u64::MAX),
+            burst: burst.max(1),
+        }
+    }
+
+    /// `n * T` in ns, saturating (n is at most 10^12 and T at most 3.2e20 / 1).
+    fn span(self, n: u64) -> u64 {
+        u64::try_from(u128::from(n) * u128::from(self.interval_ns)).unwrap_or(u64::MAX)
+    }
+}
+
+/// Milliseconds from ns, rounded up: a client that waits this long is never early.
+fn ms_ceil(ns: u64) -> u64 {
+    ns.div_ceil(NS_PER_MS)
+}
+
+pub fn decide(tat: Option<u64>, p: Params, cost: u64, now: u64) -> Decision {
+    let tolerance = p.span(p.burst);
+    let horizon = now.saturating_add(tolerance);
+    // A TAT beyond now + capacity can only come from a clock that stepped backwards:
+    // the bucket is at most empty, so the wait never exceeds one full refill.
+    let tat = tat.unwrap_or(now).clamp(now, horizon);
+    let remaining_at = |t: u64| (horizon - t) / p.interval_ns;
+    let new_tat = tat.saturating_add(p.span(cost));
+    if cost <= p.burst && new_tat <= horizon {
+        return Decision {
+            outcome: Outcome {
+                allowed: true,
+                limit: p.burst,
+                remaining: remaining_at(new_tat).min(p.burst),
+                retry_after_ms: 0,
+                reset_after_ms: ms_ceil(new_tat - now),
+            },
+            update: (cost > 0).then(|| Update {
+                value: Value::Inline(encode_gcra(new_tat)),
+                expire_at_ms: new_tat.div_ceil(NS_PER_MS),
+            }),
+        };
+    }
+    Decision {
+        outcome: Outcome {
+            allowed: false,
+            limit: p.burst,
+            remaining: remaining_at(tat).min(p.burst),
+            retry_after_ms: if cost > p.burst {
+                -1
+            } else {
+                ms_ceil(new_tat - horizon) as i64
+            },
+            reset_after_ms: ms_ceil(tat - now),
+        },
+        update: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(limit: u64, window_ms: u64, burst: u64) -> Params {
+        Params::new(Limit { limit, window_ms }, burst)
+    }
+
+    fn tat(d: &Decision) -> Option<u64> {
+        d.update.as_ref().map(
+            |u| match crate::state::decode(u.value.as_bytes()).unwrap() {
+                crate::state::State::Gcra { tat_ns } => tat_ns,
+                other => panic!("{other:?}"),
+            },
+        )
+    }
+
+    #[test]
+    fn bursts_to_capacity_then_one_token_per_interval() {
+        let p = params(10, 1000, 10);
+        assert_eq!(p.interval_ns, 100 * NS_PER_MS);
+        let t0 = 1_000 * NS_PER_MS;
+        let mut state = None;
+        for i in 1..=10 {
+            let d = decide(state, p, 1, t0);
+            assert!(d.outcome.allowed, "request {i}");
+            assert_eq!(d.outcome.remaining, 10 - i);
+            state = tat(&d).or(state);
+        }
+        let d = decide(state, p, 1, t0);
+        assert!(!d.outcome.allowed);
+        assert_eq!(d.outcome.retry_after_ms, 100);
+        assert_eq!(d.outcome.reset_after_ms, 1000);
+        assert!(!decide(state, p, 1, t0 + 99 * NS_PER_MS).outcome.allowed);
+        let d = decide(state, p, 1, t0 + 100 * NS_PER_MS);
+        assert!(d.outcome.allowed);
+        assert_eq!(d.outcome.remaining, 0);
+    }
+
+    #[test]
+    fn burst_sets_the_capacity() {
+        let p = params(10, 1000, 2);
+        let d1 = decide(None, p, 1, 0);
+        let d2 = decide(tat(&d1), p, 1, 0);
+        let d3 = decide(tat(&d2), p, 1, 0);
+        assert_eq!(
+            (d1.outcome.allowed, d2.outcome.allowed, d3.outcome.allowed),
+            (true, true, false)
+        );
+        assert_eq!(d1.outcome.limit, 2);
+    }
+
+    #[test]
+    fn sub_millisecond_intervals_are_exact() {
+        // 100,000 per second: T = 10 µs.
+        let p = params(100_000, 1000, 10);
+        assert_eq!(p.interval_ns, 10_000);
+        let mut state = None;
+        let mut allowed = 0;
+        // 200 requests, 1 µs apart: 10 from the burst, then one per 10 µs.
+        for i in 0..200u64 {
+            let d = decide(state, p, 1, 1_000_000_000 + i * 1_000);
+            if d.outcome.allowed {
+                allowed += 1;
+                state = tat(&d);
+            }
+        }
+        assert_eq!(allowed, 10 + 19);
+    }
+
+    #[test]
+    fn expiry_is_the_tat_rounded_up_to_a_millisecond() {
+        let p = params(3, 1000, 3);
+        let d = decide(None, p, 1, 5 * NS_PER_MS);
+        let t = tat(&d).unwrap();
+        assert_eq!(t, 5 * NS_PER_MS + 333_333_334);
+        assert_eq!(d.update.unwrap().expire_at_ms, 339);
+        assert_eq!(d.outcome.reset_after_ms, 334);
+    }
+
+    #[test]
+    fn cost_above_capacity_never_passes() {
+        let d = decide(None, params(10, 1000, 5), 6, 0);
+        assert_eq!((d.outcome.allowed, d.outcome.retry_after_ms), (false, -1));
+        assert_eq!(d.outcome.remaining, 5);
+    }
+}
