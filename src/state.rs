@@ -5,12 +5,14 @@
 //! taken for limiter state: a key holding ordinary text gets `WRONGTYPE`, never a
 //! reinterpretation. Fields are 48-bit where that is enough (milliseconds until the
 //! year 10889, counts up to 2.8e14, both far beyond the accepted bounds), which keeps
-//! FIXED at 13 bytes: a string that short fits the allocator's 16-byte class.
+//! FIXED at 13 bytes: a string that short fits the allocator's 16-byte class. SLIDING
+//! writes its two counts as varints so that it, too, fits there (14 bytes or fewer)
+//! while both counts are below 2^21.
 //!
 //! | algorithm | bytes | fields                                            |
 //! |-----------|-------|---------------------------------------------------|
 //! | FIXED     | 13    | tag, window start ms (u48), count (u48)           |
-//! | SLIDING   | 19    | tag, window start ms (u48), previous (u48), current (u48) |
+//! | SLIDING   | 9-21  | tag, window start ms (u48), previous, current (LEB128 varints) |
 //! | GCRA      | 9     | tag, theoretical arrival time ns (u64)            |
 //! | LOG       | 1+6n  | tag, n request timestamps ms (u48), oldest first  |
 //!
@@ -96,11 +98,18 @@ pub fn decode(bytes: &[u8]) -> Result<State<'_>, NotState> {
             start_ms: read_u48(body),
             count: read_u48(&body[6..]),
         }),
-        (TAG_SLIDING, 18) => Ok(State::Sliding {
-            start_ms: read_u48(body),
-            prev: read_u48(&body[6..]),
-            cur: read_u48(&body[12..]),
-        }),
+        (TAG_SLIDING, 8..=20) => {
+            let (prev, rest) = read_varint(&body[6..])?;
+            let (cur, rest) = read_varint(rest)?;
+            if !rest.is_empty() {
+                return Err(NotState);
+            }
+            Ok(State::Sliding {
+                start_ms: read_u48(body),
+                prev,
+                cur,
+            })
+        }
         (TAG_GCRA, 8) => Ok(State::Gcra {
             tat_ns: u64::from_le_bytes(body.try_into().map_err(|_| NotState)?),
         }),
@@ -124,7 +133,7 @@ pub fn decode(bytes: &[u8]) -> Result<State<'_>, NotState> {
 /// Encoded state of the constant-size algorithms, built on the stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Encoded {
-    buf: [u8; 19],
+    buf: [u8; 21],
     len: u8,
 }
 
@@ -135,7 +144,7 @@ impl Encoded {
 }
 
 pub fn encode_fixed(start_ms: u64, count: u64) -> Encoded {
-    let mut buf = [0u8; 19];
+    let mut buf = [0u8; 21];
     buf[0] = TAG_FIXED;
     write_u48(&mut buf[1..], start_ms);
     write_u48(&mut buf[7..], count);
@@ -143,16 +152,51 @@ pub fn encode_fixed(start_ms: u64, count: u64) -> Encoded {
 }
 
 pub fn encode_sliding(start_ms: u64, prev: u64, cur: u64) -> Encoded {
-    let mut buf = [0u8; 19];
+    let mut buf = [0u8; 21];
     buf[0] = TAG_SLIDING;
     write_u48(&mut buf[1..], start_ms);
-    write_u48(&mut buf[7..], prev);
-    write_u48(&mut buf[13..], cur);
-    Encoded { buf, len: 19 }
+    let mut at = 7;
+    at += write_varint(&mut buf[at..], prev);
+    at += write_varint(&mut buf[at..], cur);
+    Encoded { buf, len: at as u8 }
+}
+
+/// LEB128: 7 bits a byte, low bits first, high bit set on all but the last byte.
+/// Values are capped at 48 bits, so a varint takes at most 7 bytes.
+fn write_varint(out: &mut [u8], v: u64) -> usize {
+    let mut v = v.min(U48_MAX);
+    let mut n = 0;
+    loop {
+        let low = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out[n] = low;
+            return n + 1;
+        }
+        out[n] = low | 0x80;
+        n += 1;
+    }
+}
+
+/// Reads one canonical varint (no redundant trailing zero bytes, at most 48 bits).
+fn read_varint(b: &[u8]) -> Result<(u64, &[u8]), NotState> {
+    let mut v: u64 = 0;
+    for (i, &byte) in b.iter().enumerate().take(7) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let canonical = i == 0 || byte != 0;
+            return if canonical && v <= U48_MAX {
+                Ok((v, &b[i + 1..]))
+            } else {
+                Err(NotState)
+            };
+        }
+    }
+    Err(NotState)
 }
 
 pub fn encode_gcra(tat_ns: u64) -> Encoded {
-    let mut buf = [0u8; 19];
+    let mut buf = [0u8; 21];
     buf[0] = TAG_GCRA;
     buf[1..9].copy_from_slice(&tat_ns.to_le_bytes());
     Encoded { buf, len: 9 }
@@ -203,8 +247,41 @@ mod tests {
             assert_eq!(decode(encoded.as_bytes()), Ok(state));
         }
         assert_eq!(encode_fixed(1, 1).as_bytes().len(), 13);
-        assert_eq!(encode_sliding(1, 1, 1).as_bytes().len(), 19);
+        assert_eq!(encode_sliding(1, 1, 1).as_bytes().len(), 9);
+        assert_eq!(
+            encode_sliding(1, (1 << 21) - 1, (1 << 21) - 1)
+                .as_bytes()
+                .len(),
+            13
+        );
+        assert_eq!(encode_sliding(1, U48_MAX, U48_MAX).as_bytes().len(), 21);
         assert_eq!(encode_gcra(1).as_bytes().len(), 9);
+    }
+
+    #[test]
+    fn varints_round_trip_and_reject_non_canonical_forms() {
+        for v in [0, 1, 127, 128, 16_383, 16_384, 1 << 21, U48_MAX] {
+            let e = encode_sliding(7, v, v);
+            assert_eq!(
+                decode(e.as_bytes()),
+                Ok(State::Sliding {
+                    start_ms: 7,
+                    prev: v,
+                    cur: v
+                })
+            );
+        }
+        let mut body = encode_sliding(7, 0, 0).as_bytes().to_vec();
+        body.push(0);
+        assert_eq!(decode(&body), Err(NotState), "trailing byte");
+        let padded = [TAG_SLIDING, 7, 0, 0, 0, 0, 0, 0x80, 0x00, 0x00];
+        assert_eq!(
+            decode(&padded),
+            Err(NotState),
+            "redundant zero continuation"
+        );
+        let unterminated = [TAG_SLIDING, 7, 0, 0, 0, 0, 0, 0x80, 0x80];
+        assert_eq!(decode(&unterminated), Err(NotState));
     }
 
     #[test]
