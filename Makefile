@@ -24,8 +24,12 @@ lint:
 unit:
 	cargo test --lib
 
+# The same suite against each supported server: Redis 7.0 (Debian), 6.2 and Valkey 9.
 integration: build
-	RATELIMIT_MODULE=$(MODULE) cargo test --test integration
+	@set -e; for server in $$(scripts/servers.sh); do \
+	  echo "== integration tests on $$($$server --version | cut -d' ' -f1-3)"; \
+	  REDIS_SERVER=$$server RATELIMIT_MODULE=$(MODULE) cargo test --test integration; \
+	done
 
 ## run: redis-server on 127.0.0.1:$(REDIS_PORT) with the module loaded (Ctrl-C stops it)
 run: deps-run build

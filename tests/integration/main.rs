@@ -5,4 +5,5 @@ mod util;
 
 mod algorithms;
 mod check;
+mod production;
 mod replication;

@@ -44,7 +44,7 @@ fn replica_holds_the_same_value_and_expiry_for_every_key() {
     for key in &keys {
         let on_primary = snapshot(&mut p, key.as_bytes());
         assert!(
-            on_primary.0.is_some() && on_primary.1 > 0,
+            on_primary.value.is_some() && on_primary.at > 0,
             "{key} on primary: {on_primary:?}"
         );
         assert_eq!(snapshot(&mut r, key.as_bytes()), on_primary, "{key}");

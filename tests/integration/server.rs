@@ -33,6 +33,21 @@ pub fn server_binary() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
 }
 
+/// The server binary's major and minor version, from `--version` ("v=7.0.15").
+pub fn binary_version() -> (u32, u32) {
+    let out = Command::new(server_binary())
+        .arg("--version")
+        .output()
+        .expect("run redis-server --version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("v="))
+        .unwrap_or("0.0");
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
 /// A port nobody listens on right now. Another process may take it before the server
 /// binds it; `Server::start_with` then retries with a new one.
 fn free_port() -> u16 {
@@ -46,8 +61,8 @@ fn free_port() -> u16 {
 pub struct Server {
     child: Child,
     pub port: u16,
-    /// Kept so the directory lives as long as the server.
-    _dir: tempfile::TempDir,
+    /// The server's working directory (RDB, AOF, log); `None` once taken back.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -102,7 +117,7 @@ impl Server {
                     return Server {
                         child,
                         port,
-                        _dir: dir,
+                        dir: Some(dir),
                     };
                 }
                 if Instant::now() > deadline {
@@ -132,6 +147,26 @@ impl Server {
             .unwrap()
             .get_connection()
             .expect("connect to redis-server with RESP3")
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and hands back its directory, to
+    /// start another server from the files it left.
+    pub fn crash_keep_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        self.dir.take().expect("directory still owned")
+    }
+
+    /// The server's major and minor version, from INFO (Valkey reports the Redis
+    /// version it is compatible with).
+    pub fn version(&self) -> (u32, u32) {
+        let mut c = self.client();
+        let info: String = redis::cmd("INFO").arg("server").query(&mut c).unwrap();
+        let v = info
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .expect("redis_version in INFO");
+        let mut parts = v.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.

@@ -69,9 +69,50 @@ pub fn dirty(con: &mut Connection) -> u64 {
         .unwrap()
 }
 
-/// The raw value and absolute expiry (ms) of a key: what must match across servers.
-pub fn snapshot(con: &mut Connection, key: &[u8]) -> (Option<Vec<u8>>, i64) {
+/// A key's raw value and absolute expiry (Unix ms): what must match across servers.
+///
+/// Redis 7.0+ gives the exact expiry with PEXPIRETIME. Redis 6.2 lacks it, and the
+/// module can only set relative expiries there, so the expiry is read as TIME + PTTL
+/// and compared with a few milliseconds of tolerance.
+#[derive(Debug, Clone)]
+pub struct Snap {
+    pub value: Option<Vec<u8>>,
+    pub at: i64,
+    exact: bool,
+}
+
+impl PartialEq for Snap {
+    fn eq(&self, other: &Snap) -> bool {
+        let tolerance = if self.exact && other.exact { 0 } else { 5 };
+        self.value == other.value && (self.at - other.at).abs() <= tolerance
+    }
+}
+
+pub fn snapshot(con: &mut Connection, key: &[u8]) -> Snap {
     let value: Option<Vec<u8>> = redis::cmd("GET").arg(key).query(con).unwrap();
-    let at: i64 = redis::cmd("PEXPIRETIME").arg(key).query(con).unwrap();
-    (value, at)
+    match redis::cmd("PEXPIRETIME").arg(key).query::<i64>(con) {
+        Ok(at) => Snap {
+            value,
+            at,
+            exact: true,
+        },
+        Err(_) => {
+            let (ttl, (secs, micros)): (i64, (i64, i64)) = redis::pipe()
+                .cmd("PTTL")
+                .arg(key)
+                .cmd("TIME")
+                .query(con)
+                .unwrap();
+            let at = if ttl < 0 {
+                ttl
+            } else {
+                secs * 1000 + micros / 1000 + ttl
+            };
+            Snap {
+                value,
+                at,
+                exact: false,
+            }
+        }
+    }
 }
