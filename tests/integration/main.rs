@@ -5,5 +5,6 @@ mod util;
 
 mod algorithms;
 mod check;
+mod cluster;
 mod production;
 mod replication;

@@ -1,0 +1,192 @@
+//! Redis Cluster: three primaries on loopback, each with the module loaded.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::server::{wait_until, Server};
+use crate::util::*;
+
+fn start_cluster() -> Vec<Server> {
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            Server::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
+        })
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("run redis-cli --cluster create");
+    assert!(
+        out.status.success(),
+        "cluster create: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for n in &nodes {
+        let mut c = n.client();
+        wait_until("cluster_state:ok", Duration::from_secs(30), || {
+            let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap();
+            info.contains("cluster_state:ok")
+        });
+    }
+    nodes
+}
+
+fn slot(c: &mut redis::Connection, key: &str) -> u16 {
+    redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query(c)
+        .unwrap()
+}
+
+/// The node that owns a key, by trying each one.
+fn owner<'a>(nodes: &'a [Server], key: &str) -> &'a Server {
+    nodes
+        .iter()
+        .find(|n| {
+            run(
+                &mut n.client(),
+                &words(&format!("RATELIMIT.PEEK {key} 1 1")),
+            )
+            .is_ok()
+        })
+        .expect("some node owns every slot")
+}
+
+fn node_id(c: &mut redis::Connection) -> String {
+    redis::cmd("CLUSTER").arg("MYID").query(c).unwrap()
+}
+
+#[test]
+fn cluster_redirects_routes_and_migrates_rate_limit_keys() {
+    let nodes = start_cluster();
+    let keys: Vec<String> = (0..30).map(|i| format!("user:{i}")).collect();
+
+    // A plain client on the wrong node gets MOVED naming the owner.
+    let mut first = nodes[0].client();
+    let mut moved = 0;
+    let mut counted = std::collections::HashMap::new();
+    for key in &keys {
+        match run(&mut first, &words(&format!("RATELIMIT.CHECK {key} 5 600"))) {
+            Ok(_) => {
+                counted.insert(key.clone(), 1);
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Some("MOVED"), "{e}");
+                let owner_port = owner(&nodes, key).port;
+                assert!(e.to_string().contains(&format!(":{owner_port}")), "{e}");
+                moved += 1;
+            }
+        }
+    }
+    assert!(moved > 0, "some of 30 keys live on other nodes");
+
+    // redis-cli -c follows redirects.
+    for key in &keys {
+        let out = Command::new("redis-cli")
+            .args([
+                "-c",
+                "-p",
+                &nodes[0].port.to_string(),
+                "RATELIMIT.CHECK",
+                key,
+                "5",
+                "600",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.lines().next() == Some("1"), "{key}: {text}");
+    }
+
+    // A cluster-aware client lands every key on its owner.
+    let client =
+        redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}/", nodes[1].port)])
+            .unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for key in &keys {
+        let r: Vec<i64> = redis::cmd("RATELIMIT.CHECK")
+            .arg(key)
+            .arg(5)
+            .arg(600)
+            .query(&mut cc)
+            .unwrap();
+        // Counted once by redis-cli, once here, and once before for node 0's own keys.
+        let before = counted.get(key).copied().unwrap_or(0);
+        assert_eq!(r[..3], [1, 5, 3 - before], "{key}");
+        let on_owner = snapshot(&mut owner(&nodes, key).client(), key.as_bytes());
+        assert!(on_owner.value.is_some(), "{key} stored on its owner");
+    }
+
+    // Migrate one key's slot to another node: ASK during migration, value and expiry
+    // intact after.
+    let key = &keys[0];
+    let src = owner(&nodes, key);
+    let dst = nodes.iter().find(|n| n.port != src.port).unwrap();
+    let (mut s, mut d) = (src.client(), dst.client());
+    let slot = slot(&mut s, key);
+    let before = snapshot(&mut s, key.as_bytes());
+    let (src_id, dst_id) = (node_id(&mut s), node_id(&mut d));
+    redis::cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg("IMPORTING")
+        .arg(&src_id)
+        .query::<()>(&mut d)
+        .unwrap();
+    redis::cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg("MIGRATING")
+        .arg(&dst_id)
+        .query::<()>(&mut s)
+        .unwrap();
+    redis::cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(dst.port)
+        .arg(key)
+        .arg(0)
+        .arg(5000)
+        .query::<()>(&mut s)
+        .unwrap();
+    let e = run(&mut s, &words(&format!("RATELIMIT.CHECK {key} 5 600"))).unwrap_err();
+    assert_eq!(e.code(), Some("ASK"), "{e}");
+    // On the importing node, after ASKING, the key answers with its migrated state.
+    let r: Vec<i64> = redis::pipe()
+        .cmd("ASKING")
+        .ignore()
+        .cmd("RATELIMIT.CHECK")
+        .arg(key)
+        .arg(5)
+        .arg(600)
+        .query::<(Vec<i64>,)>(&mut d)
+        .unwrap()
+        .0;
+    let expected = 5 - 3 - counted.get(key).copied().unwrap_or(0);
+    assert_eq!(r[..3], [1, 5, expected], "the count moved with the key");
+    for n in [&mut s, &mut d] {
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("NODE")
+            .arg(&dst_id)
+            .query::<()>(n)
+            .unwrap();
+    }
+    let after = snapshot(&mut d, key.as_bytes());
+    assert!(
+        after.value.is_some() && after.at == before.at,
+        "expiry intact: {before:?} -> {after:?}"
+    );
+}
