@@ -40,21 +40,6 @@ fn all_snapshots(c: &mut redis::Connection, keys: &[String]) -> Vec<Snap> {
     keys.iter().map(|k| snapshot(c, k.as_bytes())).collect()
 }
 
-fn wait_for_replica(p: &mut redis::Connection, r: &mut redis::Connection) {
-    wait_until("replica link up", Duration::from_secs(20), || {
-        info_field(r, "replication", "master_link_status") == "up"
-    });
-    let target: u64 = info_field(p, "replication", "master_repl_offset")
-        .parse()
-        .unwrap();
-    wait_until("replica caught up", Duration::from_secs(20), || {
-        info_field(r, "replication", "slave_repl_offset")
-            .parse::<u64>()
-            .unwrap()
-            >= target
-    });
-}
-
 #[test]
 fn aof_replica_reload_and_crash_restart_hold_the_same_state() {
     let primary = Server::start_with(&with_debug(&[

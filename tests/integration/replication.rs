@@ -34,13 +34,7 @@ fn replica_holds_the_same_value_and_expiry_for_every_key() {
             five(&mut p, &line);
         }
     }
-    let target = offset(&mut p);
-    wait_until("replica caught up", Duration::from_secs(20), || {
-        info_field(&mut r, "replication", "slave_repl_offset")
-            .parse::<u64>()
-            .unwrap()
-            >= target
-    });
+    wait_for_replica(&mut p, &mut r);
     for key in &keys {
         let on_primary = snapshot(&mut p, key.as_bytes());
         assert!(

@@ -116,3 +116,26 @@ pub fn snapshot(con: &mut Connection, key: &[u8]) -> Snap {
         }
     }
 }
+
+/// Waits until the replica's link is up and it has applied everything the primary
+/// has sent so far.
+pub fn wait_for_replica(p: &mut redis::Connection, r: &mut redis::Connection) {
+    crate::server::wait_until(
+        "replica link up",
+        std::time::Duration::from_secs(20),
+        || info_field(r, "replication", "master_link_status") == "up",
+    );
+    let target: u64 = info_field(p, "replication", "master_repl_offset")
+        .parse()
+        .unwrap();
+    crate::server::wait_until(
+        "replica caught up",
+        std::time::Duration::from_secs(20),
+        || {
+            info_field(r, "replication", "slave_repl_offset")
+                .parse::<u64>()
+                .unwrap()
+                >= target
+        },
+    );
+}
