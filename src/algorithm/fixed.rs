@@ -69,12 +69,10 @@ mod tests {
     };
 
     fn stored(d: &Decision) -> Option<(u64, u64)> {
-        d.update.as_ref().map(
-            |u| match crate::state::decode(u.value.as_bytes()).unwrap() {
-                crate::state::State::Fixed { start_ms, count } => (start_ms, count),
-                other => panic!("{other:?}"),
-            },
-        )
+        d.written().map(|s| match s {
+            crate::state::State::Fixed { start_ms, count } => (start_ms, count),
+            other => panic!("{other:?}"),
+        })
     }
 
     #[test]

@@ -92,12 +92,10 @@ mod tests {
     }
 
     fn tat(d: &Decision) -> Option<u64> {
-        d.update.as_ref().map(
-            |u| match crate::state::decode(u.value.as_bytes()).unwrap() {
-                crate::state::State::Gcra { tat_ns } => tat_ns,
-                other => panic!("{other:?}"),
-            },
-        )
+        d.written().map(|s| match s {
+            crate::state::State::Gcra { tat_ns } => tat_ns,
+            other => panic!("{other:?}"),
+        })
     }
 
     #[test]

@@ -77,7 +77,7 @@ mod tests {
     };
 
     fn entries(d: &Decision) -> Vec<u64> {
-        match crate::state::decode(d.update.as_ref().unwrap().value.as_bytes()).unwrap() {
+        match d.written().expect("an update") {
             crate::state::State::Log(e) => e.iter().collect(),
             other => panic!("{other:?}"),
         }

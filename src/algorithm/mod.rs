@@ -63,6 +63,15 @@ pub struct Decision {
     pub update: Option<Update>,
 }
 
+#[cfg(test)]
+impl Decision {
+    /// The state this decision would store, decoded from its bytes (tests only).
+    pub fn written(&self) -> Option<State<'_>> {
+        let u = self.update.as_ref()?;
+        Some(crate::state::decode(u.value.as_bytes()).expect("written state decodes"))
+    }
+}
+
 /// Why no decision could be made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {

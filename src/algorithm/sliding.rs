@@ -129,20 +129,18 @@ mod tests {
     };
 
     fn windows(d: &Decision) -> Option<Windows> {
-        d.update.as_ref().map(
-            |u| match crate::state::decode(u.value.as_bytes()).unwrap() {
-                crate::state::State::Sliding {
-                    start_ms,
-                    prev,
-                    cur,
-                } => Windows {
-                    start_ms,
-                    prev,
-                    cur,
-                },
-                other => panic!("{other:?}"),
+        d.written().map(|s| match s {
+            crate::state::State::Sliding {
+                start_ms,
+                prev,
+                cur,
+            } => Windows {
+                start_ms,
+                prev,
+                cur,
             },
-        )
+            other => panic!("{other:?}"),
+        })
     }
 
     #[test]

@@ -431,3 +431,43 @@ fn concurrent_clients_never_get_more_than_the_limit() {
     let allowed: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
     assert_eq!(allowed, 1000);
 }
+
+#[test]
+fn keyspace_events_come_from_allowed_calls_only() {
+    let s = Server::start();
+    let mut c = s.client();
+    redis::cmd("CONFIG")
+        .arg(&["SET", "notify-keyspace-events", "KEA"])
+        .query::<()>(&mut c)
+        .unwrap();
+    let mut sub = s.client();
+    sub.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut pubsub = sub.as_pubsub();
+    pubsub.psubscribe("__keyspace@0__:ev*").unwrap();
+    five(&mut c, "RATELIMIT.CHECK ev 1 60");
+    // Denied, COST 0 and PEEK: none may be announced.
+    assert_eq!(five(&mut c, "RATELIMIT.CHECK ev 1 60")[0], 0);
+    five(&mut c, "RATELIMIT.CHECK ev 1 60 COST 0");
+    five(&mut c, "RATELIMIT.PEEK ev 1 60");
+    // A marker write, so the reader knows when it has seen everything before it.
+    redis::cmd("SET")
+        .arg("ev:end")
+        .arg(1)
+        .query::<()>(&mut c)
+        .unwrap();
+    let mut events = Vec::new();
+    loop {
+        let msg = pubsub.get_message().expect("the marker event arrives");
+        let channel = msg.get_channel_name().to_string();
+        let event: String = msg.get_payload().unwrap();
+        if channel.ends_with(":ev:end") {
+            break;
+        }
+        events.push((channel, event));
+    }
+    assert_eq!(
+        events,
+        [("__keyspace@0__:ev".to_string(), "ratelimit".to_string())]
+    );
+}

@@ -1,9 +1,7 @@
 //! What production needs: persistence, failover, ACL, memory limits, loading and
 //! unloading at run time.
 
-use std::time::Duration;
-
-use crate::server::{binary_version, module_path, wait_until, Server};
+use crate::server::{binary_version, module_path, Server};
 use crate::util::*;
 
 const ALGORITHMS: [&str; 4] = ["FIXED", "SLIDING", "GCRA", "LOG"];
@@ -51,9 +49,7 @@ fn aof_replica_reload_and_crash_restart_hold_the_same_state() {
     let replica = Server::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let mut p = primary.client();
     let mut r = replica.client();
-    wait_until("replica link up", Duration::from_secs(20), || {
-        info_field(&mut r, "replication", "master_link_status") == "up"
-    });
+    wait_for_link(&mut r);
     let keys = populate(&mut p);
     wait_for_replica(&mut p, &mut r);
     let expected = all_snapshots(&mut p, &keys);

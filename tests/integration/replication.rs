@@ -1,8 +1,6 @@
 //! Replication: replicas receive effects with absolute expiry, never the command.
 
-use std::time::Duration;
-
-use crate::server::{wait_until, Server};
+use crate::server::Server;
 use crate::util::*;
 
 fn offset(c: &mut redis::Connection) -> u64 {
@@ -17,9 +15,7 @@ fn replica_holds_the_same_value_and_expiry_for_every_key() {
     let replica = Server::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let mut p = primary.client();
     let mut r = replica.client();
-    wait_until("replica link up", Duration::from_secs(20), || {
-        info_field(&mut r, "replication", "master_link_status") == "up"
-    });
+    wait_for_link(&mut r);
     let keys: Vec<String> = (0..20).map(|i| format!("rep:{i}")).collect();
     for round in 0..5 {
         for (i, key) in keys.iter().enumerate() {
@@ -55,9 +51,7 @@ fn denied_calls_send_nothing_to_replicas() {
     let replica = Server::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let mut p = primary.client();
     let mut r = replica.client();
-    wait_until("replica link up", Duration::from_secs(20), || {
-        info_field(&mut r, "replication", "master_link_status") == "up"
-    });
+    wait_for_link(&mut r);
     five(&mut p, "RATELIMIT.CHECK d 1 60");
     let before = offset(&mut p);
     for _ in 0..50 {

@@ -117,14 +117,19 @@ pub fn snapshot(con: &mut Connection, key: &[u8]) -> Snap {
     }
 }
 
-/// Waits until the replica's link is up and it has applied everything the primary
-/// has sent so far.
-pub fn wait_for_replica(p: &mut redis::Connection, r: &mut redis::Connection) {
+/// Waits until a replica's link to its primary is up.
+pub fn wait_for_link(r: &mut redis::Connection) {
     crate::server::wait_until(
         "replica link up",
         std::time::Duration::from_secs(20),
         || info_field(r, "replication", "master_link_status") == "up",
     );
+}
+
+/// Waits until the replica's link is up and it has applied everything the primary
+/// has sent so far.
+pub fn wait_for_replica(p: &mut redis::Connection, r: &mut redis::Connection) {
+    wait_for_link(r);
     let target: u64 = info_field(p, "replication", "master_repl_offset")
         .parse()
         .unwrap();
