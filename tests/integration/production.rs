@@ -115,8 +115,7 @@ fn rdb_reload_and_restart_keep_state() {
 
 #[test]
 fn a_promoted_replica_continues_each_count() {
-    let primary = Server::start();
-    let replica = Server::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let (primary, replica) = Server::primary_and_replica();
     let mut p = primary.client();
     let mut r = replica.client();
     for alg in ALGORITHMS {

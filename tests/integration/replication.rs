@@ -11,8 +11,7 @@ fn offset(c: &mut redis::Connection) -> u64 {
 
 #[test]
 fn replica_holds_the_same_value_and_expiry_for_every_key() {
-    let primary = Server::start();
-    let replica = Server::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let (primary, replica) = Server::primary_and_replica();
     let mut p = primary.client();
     let mut r = replica.client();
     wait_for_link(&mut r);
@@ -47,8 +46,7 @@ fn replica_holds_the_same_value_and_expiry_for_every_key() {
 
 #[test]
 fn denied_calls_send_nothing_to_replicas() {
-    let primary = Server::start();
-    let replica = Server::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let (primary, replica) = Server::primary_and_replica();
     let mut p = primary.client();
     let mut r = replica.client();
     wait_for_link(&mut r);

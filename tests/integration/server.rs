@@ -71,6 +71,13 @@ impl Server {
         Server::start_with(&[])
     }
 
+    /// A primary and a replica of it, both with the module loaded.
+    pub fn primary_and_replica() -> (Server, Server) {
+        let primary = Server::start();
+        let replica = Server::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+        (primary, replica)
+    }
+
     /// A server with the module loaded and extra `--option value` arguments.
     pub fn start_with(extra: &[&str]) -> Server {
         Server::start_in(tempfile::tempdir().expect("temporary directory"), extra)
