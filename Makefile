@@ -5,7 +5,7 @@ SHELL := /bin/bash
 MODULE := $(CURDIR)/target/release/libredis_ratelimit.so
 REDIS_PORT ?= 6379
 
-.PHONY: build test run deps-build deps-test deps-run lint unit integration clean
+.PHONY: build test run deps-build deps-test deps-run lint unit integration examples clean
 
 deps-build deps-test deps-run: deps-%:
 	@scripts/deps.sh $*
@@ -15,7 +15,7 @@ build: deps-build
 	cargo build --release
 
 ## test: formatting, lints, unit and property tests, integration tests on real servers
-test: deps-test lint build unit integration
+test: deps-test lint build unit integration examples
 
 lint:
 	cargo fmt --all -- --check
@@ -30,6 +30,11 @@ integration: build
 	  echo "== integration tests on $$($$server --version | cut -d' ' -f1-3)"; \
 	  REDIS_SERVER=$$server RATELIMIT_MODULE=$(MODULE) cargo test --test integration; \
 	done
+
+# The Flask example's own test (Flask, redis-py and pytest in .venv), on Debian's server.
+examples: build
+	@python=$$(scripts/python.sh examples/flask/requirements.txt) && \
+	  cd examples/flask && RATELIMIT_MODULE=$(MODULE) $$python -m pytest -q -p no:cacheprovider
 
 ## run: redis-server on 127.0.0.1:$(REDIS_PORT) with the module loaded (Ctrl-C stops it)
 run: deps-run build

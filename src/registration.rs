@@ -6,6 +6,7 @@ use std::os::raw::c_int;
 use redis_module::{raw, Context, RedisString, Status};
 
 use crate::command::{self, guarded};
+use crate::load_args;
 use crate::stats::Command;
 
 type Handler =
@@ -27,15 +28,47 @@ extern "C" fn peek(
     guarded(ctx, argv, argc, Command::Peek, command::check)
 }
 
+extern "C" fn mcheck(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    guarded(ctx, argv, argc, Command::MCheck, command::mcheck)
+}
+
+extern "C" fn throttle(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    guarded(ctx, argv, argc, Command::Throttle, command::throttle)
+}
+
 /// How a command's keys are declared to Redis.
+#[derive(Clone, Copy)]
 enum Keys {
     /// One key at argv[1], read and written.
     OneWritten,
     /// One key at argv[1], only read.
     OneRead,
+    /// `numlimits` at argv[1], then a written key every three arguments from argv[2]
+    /// (MCHECK). The legacy (first, last, step) triple cannot say this, so the command
+    /// also answers the getkeys API.
+    Numbered,
+}
+
+impl Keys {
+    /// The legacy (first, last, step) triple given to `RedisModule_CreateCommand`.
+    fn legacy(self) -> (c_int, c_int, c_int) {
+        match self {
+            Keys::OneWritten | Keys::OneRead => (1, 1, 1),
+            Keys::Numbered => (0, 0, 0),
+        }
+    }
 }
 
 fn create(ctx: &Context, name: &CStr, handler: Handler, flags: &CStr, keys: Keys) -> Status {
+    let (first, last, step) = keys.legacy();
     // SAFETY: called from OnLoad with its context; strings are NUL-terminated.
     let created = unsafe {
         raw::RedisModule_CreateCommand.unwrap()(
@@ -43,9 +76,9 @@ fn create(ctx: &Context, name: &CStr, handler: Handler, flags: &CStr, keys: Keys
             name.as_ptr(),
             Some(handler),
             flags.as_ptr(),
-            1,
-            1,
-            1,
+            first,
+            last,
+            step,
         )
     };
     if created != raw::REDISMODULE_OK as c_int {
@@ -72,23 +105,44 @@ fn set_key_spec(ctx: &Context, name: &CStr, keys: Keys) {
         if command.is_null() {
             return;
         }
-        let flags = match keys {
-            Keys::OneWritten => {
-                raw::REDISMODULE_CMD_KEY_RW
-                    | raw::REDISMODULE_CMD_KEY_ACCESS
-                    | raw::REDISMODULE_CMD_KEY_UPDATE
-            }
-            Keys::OneRead => raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS,
-        };
+        let written = raw::REDISMODULE_CMD_KEY_RW
+            | raw::REDISMODULE_CMD_KEY_ACCESS
+            | raw::REDISMODULE_CMD_KEY_UPDATE;
+        let read = raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS;
+        // A zeroed second entry terminates the list.
         let mut specs: [raw::RedisModuleCommandKeySpec; 2] = std::mem::zeroed();
-        specs[0].flags = u64::from(flags);
         specs[0].begin_search_type =
             raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
         specs[0].bs.index.pos = 1;
-        specs[0].find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
-        specs[0].fk.range.lastkey = 0;
-        specs[0].fk.range.keystep = 1;
-        specs[0].fk.range.limit = 0;
+        match keys {
+            Keys::OneWritten | Keys::OneRead => {
+                let flags = if matches!(keys, Keys::OneRead) {
+                    read
+                } else {
+                    written
+                };
+                specs[0].flags = u64::from(flags);
+                specs[0].find_keys_type =
+                    raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
+                specs[0].fk.range.lastkey = 0;
+                specs[0].fk.range.keystep = 1;
+                specs[0].fk.range.limit = 0;
+            }
+            Keys::Numbered => {
+                // Relative to the begin-search index: the count at +0 (argv[1]), the
+                // first key at +1 (argv[2]), then every third argument. Redis 7.0
+                // reads a keynum spec as if its keys were consecutive (it finds only
+                // the first of two keys three apart), so the spec also carries
+                // VARIABLE_FLAGS, which makes the server ask the getkeys callback
+                // instead; clients reading COMMAND INFO still see the true layout.
+                specs[0].flags = u64::from(written | raw::REDISMODULE_CMD_KEY_VARIABLE_FLAGS);
+                specs[0].find_keys_type =
+                    raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_KEYNUM;
+                specs[0].fk.keynum.keynumidx = 0;
+                specs[0].fk.keynum.firstkey = 1;
+                specs[0].fk.keynum.keystep = 3;
+            }
+        }
         let version = raw::RedisModuleCommandInfoVersion {
             version: 1,
             sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
@@ -97,7 +151,10 @@ fn set_key_spec(ctx: &Context, name: &CStr, keys: Keys) {
         };
         let mut info: raw::RedisModuleCommandInfo = std::mem::zeroed();
         info.version = &version;
-        info.arity = -4;
+        info.arity = match keys {
+            Keys::OneWritten | Keys::OneRead => -4,
+            Keys::Numbered => -5,
+        };
         info.key_specs = specs.as_mut_ptr();
         if set_info(command, &info) != raw::REDISMODULE_OK as c_int {
             ctx.log_warning(&format!(
@@ -108,7 +165,15 @@ fn set_key_spec(ctx: &Context, name: &CStr, keys: Keys) {
     }
 }
 
-fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    let args: Vec<&[u8]> = args.iter().map(RedisString::as_slice).collect();
+    let options = match load_args::parse(&args) {
+        Ok(o) => o,
+        Err(reason) => {
+            ctx.log_warning(&format!("ratelimit not loaded: {reason}"));
+            return Status::Err;
+        }
+    };
     // SAFETY: API calls during OnLoad with its context.
     unsafe {
         if let Some(set_options) = raw::RedisModule_SetModuleOptions {
@@ -122,7 +187,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         }
         raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(crate::info::info));
     }
-    let commands: [(&CStr, Handler, &CStr, Keys); 2] = [
+    let mut commands: Vec<(&CStr, Handler, &CStr, Keys)> = vec![
         (
             c"RATELIMIT.CHECK",
             check,
@@ -130,7 +195,22 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
             Keys::OneWritten,
         ),
         (c"RATELIMIT.PEEK", peek, c"readonly fast", Keys::OneRead),
+        // Not `fast`: up to 64 keys per call.
+        (
+            c"RATELIMIT.MCHECK",
+            mcheck,
+            c"write deny-oom getkeys-api",
+            Keys::Numbered,
+        ),
     ];
+    if options.cell_compat {
+        commands.push((
+            c"CL.THROTTLE",
+            throttle,
+            c"write deny-oom fast",
+            Keys::OneWritten,
+        ));
+    }
     for (name, handler, flags, keys) in commands {
         if create(ctx, name, handler, flags, keys) == Status::Err {
             return Status::Err;

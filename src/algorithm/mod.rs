@@ -179,3 +179,126 @@ pub fn peek(
         ..request
     })
 }
+
+/// The decision of `RATELIMIT.MCHECK`: the request counts against every limit, or
+/// against none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joint {
+    pub allowed: bool,
+    /// One outcome per limit, in order. When the request is denied, each is what
+    /// `RATELIMIT.PEEK` would answer: nothing was counted anywhere, so `remaining` is
+    /// what is left now, and the limits that denied say so with their retry time.
+    pub outcomes: Vec<Outcome>,
+    /// What to store for each limit; all `None` unless every limit allowed.
+    pub updates: Vec<Option<Update>>,
+}
+
+/// Decides one request against several limits, all or nothing. `stored[i]` is the
+/// state under the key of `limits[i]`.
+pub fn decide_all(
+    stored: &[Option<State<'_>>],
+    limits: &[Limit],
+    options: &Options,
+    now: Now,
+) -> Result<Joint, Refusal> {
+    let decisions = stored
+        .iter()
+        .zip(limits)
+        .map(|(&s, &l)| decide(s, l, options, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    if decisions.iter().all(|d| d.outcome.allowed) {
+        let (outcomes, updates) = decisions.into_iter().map(|d| (d.outcome, d.update)).unzip();
+        return Ok(Joint {
+            allowed: true,
+            outcomes,
+            updates,
+        });
+    }
+    let outcomes = stored
+        .iter()
+        .zip(limits)
+        .map(|(&s, &l)| peek(s, l, options, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Joint {
+        allowed: false,
+        updates: vec![None; outcomes.len()],
+        outcomes,
+    })
+}
+
+#[cfg(test)]
+mod joint_tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options {
+            algorithm: Algorithm::Fixed,
+            burst: None,
+            cost: 1,
+        }
+    }
+
+    /// Runs MCHECK on two in-memory keys and keeps what an allowed call stores.
+    fn run(keys: &mut [Option<Vec<u8>>; 2], limits: &[Limit; 2], now: Now) -> Joint {
+        let stored: Vec<Option<State<'_>>> = keys
+            .iter()
+            .map(|k| k.as_deref().map(|b| crate::state::decode(b).unwrap()))
+            .collect();
+        let joint = decide_all(&stored, limits, &options(), now).unwrap();
+        for (key, update) in keys.iter_mut().zip(&joint.updates) {
+            if let Some(u) = update {
+                *key = Some(u.value.as_bytes().to_vec());
+            }
+        }
+        joint
+    }
+
+    #[test]
+    fn a_denied_request_counts_against_no_limit() {
+        let limits = [
+            Limit {
+                limit: 2,
+                window_ms: 60_000,
+            },
+            Limit {
+                limit: 3,
+                window_ms: 3_600_000,
+            },
+        ];
+        let mut keys = [None, None];
+        let now = Now::from_ms(1_700_000_000_000);
+        let remaining = |j: &Joint| (j.outcomes[0].remaining, j.outcomes[1].remaining);
+        let first = run(&mut keys, &limits, now);
+        assert!(first.allowed);
+        assert_eq!(remaining(&first), (1, 2));
+        let second = run(&mut keys, &limits, now);
+        assert!(second.allowed);
+        assert_eq!(remaining(&second), (0, 1));
+        let stored_before = keys.clone();
+        let third = run(&mut keys, &limits, now);
+        assert!(!third.allowed);
+        assert!(!third.outcomes[0].allowed, "the per-minute limit denies");
+        assert_eq!(third.outcomes[0].retry_after_ms, 60_000);
+        assert!(third.outcomes[1].allowed, "the hourly limit would allow");
+        assert_eq!(
+            third.outcomes[1].remaining, 1,
+            "and nothing was taken from it"
+        );
+        assert!(third.updates.iter().all(Option::is_none));
+        assert_eq!(keys, stored_before);
+    }
+
+    #[test]
+    fn another_algorithms_state_refuses_the_whole_call() {
+        let gcra = crate::state::encode_gcra(5);
+        let stored = [None, Some(crate::state::decode(gcra.as_bytes()).unwrap())];
+        let limit = Limit {
+            limit: 1,
+            window_ms: 1,
+        };
+        assert_eq!(
+            decide_all(&stored, &[limit, limit], &options(), Now::from_ms(1)),
+            Err(Refusal::OtherAlgorithm(Algorithm::Gcra))
+        );
+    }
+}

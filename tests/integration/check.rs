@@ -303,29 +303,7 @@ fn bad_input_gets_an_error_naming_the_argument_and_writes_nothing() {
 fn other_types_and_foreign_strings_get_wrongtype_and_stay_untouched() {
     let s = Server::start();
     let mut c = s.client();
-    redis::cmd("RPUSH")
-        .arg("list")
-        .arg("a")
-        .query::<()>(&mut c)
-        .unwrap();
-    redis::cmd("HSET")
-        .arg("hash")
-        .arg("f")
-        .arg("v")
-        .query::<()>(&mut c)
-        .unwrap();
-    redis::cmd("SET")
-        .arg("text")
-        .arg("hello")
-        .query::<()>(&mut c)
-        .unwrap();
-    redis::cmd("SET")
-        .arg("number")
-        .arg("5")
-        .arg("EX")
-        .arg(100)
-        .query::<()>(&mut c)
-        .unwrap();
+    put_foreign_values(&mut c);
     let dirty_before = dirty(&mut c);
     for key in ["list", "hash", "text", "number"] {
         for cmd in ["RATELIMIT.CHECK", "RATELIMIT.PEEK"] {

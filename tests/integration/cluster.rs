@@ -190,3 +190,41 @@ fn cluster_redirects_routes_and_migrates_rate_limit_keys() {
         "expiry intact: {before:?} -> {after:?}"
     );
 }
+
+#[test]
+fn mcheck_keys_must_share_a_slot() {
+    let nodes = start_cluster();
+    let (a, b) = ("user:1", "user:2");
+    let mut any = nodes[0].client();
+    assert_ne!(slot(&mut any, a), slot(&mut any, b));
+    // Keys in different slots: CROSSSLOT, from the owner of either key.
+    let e = run(
+        &mut owner(&nodes, a).client(),
+        &words(&format!("RATELIMIT.MCHECK 2 {a} 2 60 {b} 3 3600")),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
+
+    // Keys sharing a hash tag: one slot, served by its owner, MOVED elsewhere.
+    let (min, hour) = ("{user:1}:min", "{user:1}:hour");
+    assert_eq!(slot(&mut any, min), slot(&mut any, hour));
+    let line = format!("RATELIMIT.MCHECK 2 {min} 2 60 {hour} 3 3600");
+    let home = owner(&nodes, min);
+    for n in nodes.iter().filter(|n| n.port != home.port) {
+        let e = run(&mut n.client(), &words(&line)).unwrap_err();
+        assert_eq!(e.code(), Some("MOVED"), "{e}");
+    }
+    let mut h = home.client();
+    for allowed in [1, 1, 0] {
+        let reply = run(&mut h, &words(&line)).unwrap();
+        let redis::Value::Array(items) = reply else {
+            panic!("{reply:?}")
+        };
+        assert_eq!(items[0], redis::Value::Int(allowed));
+    }
+    assert_eq!(
+        five(&mut h, &format!("RATELIMIT.PEEK {hour} 3 3600"))[2],
+        1,
+        "the denied call took nothing from the hourly limit"
+    );
+}

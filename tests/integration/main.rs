@@ -4,7 +4,10 @@ mod server;
 mod util;
 
 mod algorithms;
+mod cell;
 mod check;
 mod cluster;
+mod info;
+mod mcheck;
 mod production;
 mod replication;

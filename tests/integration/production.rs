@@ -149,33 +149,14 @@ fn a_promoted_replica_continues_each_count() {
 #[test]
 fn acl_key_patterns_apply_and_read_only_users_may_peek() {
     let s = Server::start();
-    let mut admin = s.client();
-    redis::cmd("ACL")
-        .arg(&["SETUSER", "app", "on", ">secret", "~app:*", "+@all"])
-        .query::<()>(&mut admin)
-        .unwrap();
-    let mut app = s.client();
-    redis::cmd("AUTH")
-        .arg("app")
-        .arg("secret")
-        .query::<()>(&mut app)
-        .unwrap();
+    let mut app = s.user("app", &["~app:*", "+@all"]);
     assert_eq!(five(&mut app, "RATELIMIT.CHECK app:1 10 60")[0], 1);
     assert!(error(&mut app, "RATELIMIT.CHECK other:1 10 60").starts_with("NOPERM"));
     assert!(error(&mut app, "RATELIMIT.PEEK other:1 10 60").starts_with("NOPERM"));
 
     if s.version() >= (7, 0) {
         // Selectors with read-only key permissions exist from Redis 7.0.
-        redis::cmd("ACL")
-            .arg(&["SETUSER", "viewer", "on", ">secret", "%R~app:*", "+@all"])
-            .query::<()>(&mut admin)
-            .unwrap();
-        let mut viewer = s.client();
-        redis::cmd("AUTH")
-            .arg("viewer")
-            .arg("secret")
-            .query::<()>(&mut viewer)
-            .unwrap();
+        let mut viewer = s.user("viewer", &["%R~app:*", "+@all"]);
         assert_eq!(
             five(&mut viewer, "RATELIMIT.PEEK app:1 10 60")[..3],
             [1, 10, 9]
@@ -212,13 +193,7 @@ fn over_maxmemory_check_is_refused_and_peek_still_answers() {
 
 #[test]
 fn module_load_and_unload_at_run_time() {
-    // MODULE is refused on 7.0+ unless enabled; 6.2 has no such setting.
-    let enable: Vec<String> = if binary_version() >= (7, 0) {
-        vec!["--enable-module-command".into(), "local".into()]
-    } else {
-        vec![]
-    };
-    let s = Server::launch(tempfile::tempdir().unwrap(), &enable);
+    let s = Server::without_module();
     let mut c = s.client();
     let path = module_path().display().to_string();
     assert!(error(&mut c, "RATELIMIT.CHECK k 1 1").contains("unknown command"));

@@ -85,10 +85,56 @@ impl Server {
 
     /// A server in a given directory (to restart from its files), module loaded.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Server::start_loading(dir, &[], extra)
+    }
+
+    /// A server whose module was loaded with redis-cell compatibility (`CL.THROTTLE`).
+    pub fn start_cell_compat(extra: &[&str]) -> Server {
+        Server::start_loading(tempfile::tempdir().unwrap(), &["CELL-COMPAT", "yes"], extra)
+    }
+
+    /// A server with the module loaded with `module_args`, plus extra options.
+    fn start_loading(dir: tempfile::TempDir, module_args: &[&str], extra: &[&str]) -> Server {
         let module = module_path();
         let mut args: Vec<String> = vec!["--loadmodule".into(), module.display().to_string()];
+        args.extend(module_args.iter().map(|s| s.to_string()));
         args.extend(extra.iter().map(|s| s.to_string()));
         Server::launch(dir, &args)
+    }
+
+    /// A server without the module, where `MODULE LOAD` is allowed (7.0+ refuses the
+    /// MODULE command unless enabled; 6.2 has no such setting).
+    pub fn without_module() -> Server {
+        let enable: Vec<String> = if binary_version() >= (7, 0) {
+            vec!["--enable-module-command".into(), "local".into()]
+        } else {
+            vec![]
+        };
+        Server::launch(tempfile::tempdir().expect("temporary directory"), &enable)
+    }
+
+    /// A connection authenticated as a new ACL user `name` (password "secret") with
+    /// the given rules, for example `["~app:*", "+@all"]`.
+    pub fn user(&self, name: &str, rules: &[&str]) -> redis::Connection {
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(name)
+            .arg(&["on", ">secret"])
+            .arg(rules)
+            .query::<()>(&mut self.client())
+            .unwrap();
+        let mut con = self.client();
+        redis::cmd("AUTH")
+            .arg(name)
+            .arg("secret")
+            .query::<()>(&mut con)
+            .unwrap();
+        con
+    }
+
+    /// The server's working directory, where its RDB, AOF and log are.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("directory still owned").path()
     }
 
     /// A server with exactly these arguments (no module unless they load it).

@@ -53,6 +53,22 @@ pub fn error_args(con: &mut Connection, args: &[&[u8]]) -> String {
     }
 }
 
+/// Keys that are not rate-limit state: a list `list` ([a]), a hash `hash` (f=v), and
+/// strings `text` ("hello") and `number` ("5", with a TTL).
+pub fn put_foreign_values(c: &mut Connection) {
+    let mut pipe = redis::pipe();
+    pipe.cmd("RPUSH").arg("list").arg("a").ignore();
+    pipe.cmd("HSET").arg("hash").arg("f").arg("v").ignore();
+    pipe.cmd("SET").arg("text").arg("hello").ignore();
+    pipe.cmd("SET")
+        .arg("number")
+        .arg("5")
+        .arg("EX")
+        .arg(100)
+        .ignore();
+    pipe.query::<()>(c).unwrap();
+}
+
 /// One field of INFO.
 pub fn info_field(con: &mut Connection, section: &str, field: &str) -> String {
     let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();

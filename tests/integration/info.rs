@@ -1,0 +1,74 @@
+//! `INFO ratelimit`: counters per command and per algorithm, moving as calls are made.
+
+use crate::server::Server;
+use crate::util::*;
+
+fn counter(c: &mut redis::Connection, field: &str) -> u64 {
+    info_field(c, "ratelimit", &format!("ratelimit_{field}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn counters_move_as_calls_are_made() {
+    let s = Server::start_cell_compat(&[]);
+    let mut c = s.client();
+    let fields = [
+        "check_calls",
+        "check_allowed",
+        "check_denied",
+        "check_errors",
+        "peek_calls",
+        "mcheck_calls",
+        "mcheck_allowed",
+        "mcheck_denied",
+        "mcheck_errors",
+        "cl_throttle_calls",
+        "cl_throttle_allowed",
+        "fixed_calls",
+        "sliding_calls",
+        "sliding_allowed",
+        "sliding_denied",
+        "gcra_calls",
+        "gcra_allowed",
+        "log_calls",
+    ];
+    for f in fields {
+        assert_eq!(counter(&mut c, f), 0, "{f} starts at 0");
+    }
+    five(&mut c, "RATELIMIT.CHECK a 1 60");
+    five(&mut c, "RATELIMIT.CHECK a 1 60");
+    error(&mut c, "RATELIMIT.CHECK a 0 60");
+    five(&mut c, "RATELIMIT.PEEK a 1 60");
+    five(&mut c, "RATELIMIT.CHECK s 1 60 ALGORITHM SLIDING");
+    five(&mut c, "RATELIMIT.CHECK s 1 60 ALGORITHM SLIDING");
+    five(&mut c, "RATELIMIT.CHECK l 1 60 ALGORITHM LOG");
+    run(&mut c, &words("RATELIMIT.MCHECK 2 m1 1 60 m2 1 60")).unwrap();
+    run(&mut c, &words("RATELIMIT.MCHECK 2 m1 1 60 m2 1 60")).unwrap();
+    error(&mut c, "RATELIMIT.MCHECK 3 m1 1 60");
+    five(&mut c, "CL.THROTTLE t 4 1 60");
+    let want = [
+        ("check_calls", 6),
+        ("check_allowed", 3),
+        ("check_denied", 2),
+        ("check_errors", 1),
+        ("peek_calls", 1),
+        ("mcheck_calls", 3),
+        ("mcheck_allowed", 1),
+        ("mcheck_denied", 1),
+        ("mcheck_errors", 1),
+        ("cl_throttle_calls", 1),
+        ("cl_throttle_allowed", 1),
+        // FIXED: 2 CHECK + 1 PEEK + 2 MCHECK, counted once per call
+        ("fixed_calls", 5),
+        ("sliding_calls", 2),
+        ("sliding_allowed", 1),
+        ("sliding_denied", 1),
+        ("gcra_calls", 1),
+        ("gcra_allowed", 1),
+        ("log_calls", 1),
+    ];
+    for (f, n) in want {
+        assert_eq!(counter(&mut c, f), n, "{f}");
+    }
+}
