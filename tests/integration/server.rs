@@ -153,6 +153,9 @@ impl Server {
                 .arg("--logfile")
                 .arg(&log)
                 .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                // Redis 7 syncs replicas diskless by default, after waiting 5 s for
+                // more replicas to join; the tests' replicas attach one at a time.
+                .args(["--repl-diskless-sync-delay", "0"])
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
