@@ -4,22 +4,31 @@ SHELL := /bin/bash
 
 MODULE := $(CURDIR)/target/release/libredis_ratelimit.so
 REDIS_PORT ?= 6379
+DEMO_PORT ?= 3000
 
-.PHONY: build test run deps-build deps-test deps-run lint unit integration examples clean
+.PHONY: build test run deps-build deps-test deps-run lint unit integration examples demo-test demo clean
 
 deps-build deps-test deps-run: deps-%:
 	@scripts/deps.sh $*
 
 ## build: the module, target/release/libredis_ratelimit.so
+#
+# The module and the demo are built by separate cargo invocations: the demo links the
+# module's crate without its `module` feature (no Redis allocator), and one invocation
+# for both would unify the features.
 build: deps-build
 	cargo build --release
 
+## demo: the demo web app, target/release/ratelimit-demo
+demo: deps-build
+	cargo build --release -p ratelimit-demo
+
 ## test: formatting, lints, unit and property tests, integration tests on real servers
-test: deps-test lint build unit integration examples
+test: deps-test lint build unit integration examples demo-test
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 unit:
 	cargo test --lib
@@ -36,9 +45,15 @@ examples: build
 	@python=$$(scripts/python.sh examples/flask/requirements.txt) && \
 	  cd examples/flask && RATELIMIT_MODULE=$(MODULE) $$python -m pytest -q -p no:cacheprovider
 
-## run: redis-server on 127.0.0.1:$(REDIS_PORT) with the module loaded (Ctrl-C stops it)
-run: deps-run build
-	@scripts/run.sh "$(MODULE)" "$(REDIS_PORT)"
+# The demo app's unit tests, API tests and headless-Chromium page test, against
+# Debian's server with the module.
+demo-test: build
+	RATELIMIT_MODULE=$(MODULE) cargo test -p ratelimit-demo
+
+## run: redis-server on 127.0.0.1:$(REDIS_PORT) with the module loaded, and the demo
+## app on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops both)
+run: deps-run build demo
+	@scripts/run.sh "$(MODULE)" "$(REDIS_PORT)" "$(CURDIR)/target/release/ratelimit-demo" "$(DEMO_PORT)"
 
 clean:
 	cargo clean

@@ -1,23 +1,53 @@
 #!/usr/bin/env bash
-# Starts redis-server on 127.0.0.1 with the module loaded, in the foreground.
-# Usage: scripts/run.sh MODULE_PATH PORT
+# Starts redis-server on 127.0.0.1 with the module loaded, and the demo app in front of
+# it, in the foreground. Ctrl-C (or the end of either) stops both.
+# Usage: scripts/run.sh MODULE_PATH REDIS_PORT DEMO_BINARY DEMO_PORT
 set -euo pipefail
 module=$1
 port=$2
+demo=$3
+demo_port=$4
 
-if redis-cli -p "$port" ping >/dev/null 2>&1; then
-  echo "Port $port is already taken by a running Redis. Stop it, or choose another port:" >&2
-  echo "  make run REDIS_PORT=6380" >&2
-  exit 1
-fi
+for p in "$port" "$demo_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "Port $p is already in use. Stop what uses it, or choose other ports:" >&2
+    echo "  make run REDIS_PORT=6380 DEMO_PORT=3001" >&2
+    exit 1
+  fi
+done
+
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+  --loglevel warning --loadmodule "$module" &
+redis_pid=$!
+demo_pid=
+stop() {
+  [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
+  kill "$redis_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop EXIT INT TERM
+
+for _ in $(seq 100); do
+  redis-cli -p "$port" ping >/dev/null 2>&1 && break
+  kill -0 "$redis_pid" 2>/dev/null || { echo "redis-server did not start" >&2; exit 1; }
+  sleep 0.1
+done
 
 cat <<TXT
-Starting redis-server on 127.0.0.1:$port with the ratelimit module. Try, in another terminal:
+
+redis-server with the ratelimit module: 127.0.0.1:$port
+The demo app:                           http://127.0.0.1:$demo_port/  (API docs at /docs)
+
+Try, in another terminal:
 
   redis-cli -p $port RATELIMIT.CHECK user:1 10 60
-  redis-cli -p $port RATELIMIT.PEEK user:1 10 60
+  curl -i http://127.0.0.1:$demo_port/api/data
+  curl -i -H 'X-API-Key: demo-pro-key' http://127.0.0.1:$demo_port/api/data
 
-Ctrl-C stops the server.
+Ctrl-C stops both.
+
 TXT
-exec redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-  --loadmodule "$module"
+"$demo" --redis-url "redis://127.0.0.1:$port" --listen "127.0.0.1:$demo_port" &
+demo_pid=$!
+# Whichever ends first ends the session.
+wait -n "$redis_pid" "$demo_pid" || true

@@ -1,0 +1,169 @@
+//! The in-process limiter that takes over while Redis is unavailable (failure mode
+//! `local`). It runs the module's own algorithms on state kept in memory, so a client
+//! sees the same limits, per instance of the app instead of shared.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use redis_ratelimit::algorithm::{decide_all, Now};
+use redis_ratelimit::args::{Algorithm, Limit, Options};
+use redis_ratelimit::state;
+
+use super::plan::{Plan, Verdict};
+use crate::config::AlgorithmName;
+
+/// Keys and their state; bounded, and swept of expired entries when full.
+pub struct LocalLimiter {
+    entries: Mutex<HashMap<String, Entry>>,
+    max_entries: usize,
+}
+
+struct Entry {
+    value: Vec<u8>,
+    expire_at_ms: u64,
+}
+
+fn algorithm(name: AlgorithmName) -> Algorithm {
+    match name {
+        AlgorithmName::Fixed => Algorithm::Fixed,
+        AlgorithmName::Sliding => Algorithm::Sliding,
+        AlgorithmName::Gcra => Algorithm::Gcra,
+        AlgorithmName::Log => Algorithm::Log,
+    }
+}
+
+fn now() -> Now {
+    let ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    Now::from_ns(ns)
+}
+
+impl LocalLimiter {
+    pub fn new(max_entries: usize) -> LocalLimiter {
+        LocalLimiter {
+            entries: Mutex::new(HashMap::new()),
+            max_entries: max_entries.max(1),
+        }
+    }
+
+    /// Checks a plan, all or nothing, as RATELIMIT.MCHECK would.
+    pub fn check(&self, plan: &Plan) -> Verdict {
+        self.check_at(plan, now())
+    }
+
+    fn check_at(&self, plan: &Plan, now: Now) -> Verdict {
+        let options = Options {
+            algorithm: algorithm(plan.algorithm),
+            burst: None,
+            cost: 1,
+        };
+        let limits: Vec<Limit> = plan
+            .limits
+            .iter()
+            .map(|&(limit, window_s)| Limit {
+                limit,
+                window_ms: window_s * 1000,
+            })
+            .collect();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let now_ms = now.ms();
+        // Expired state is gone, as it would be in Redis; state of another algorithm
+        // (after a configuration change) is dropped rather than refused.
+        let stored: Vec<_> = plan
+            .keys
+            .iter()
+            .map(|k| {
+                entries
+                    .get(k)
+                    .filter(|e| e.expire_at_ms > now_ms)
+                    .and_then(|e| state::decode(&e.value).ok())
+                    .filter(|s| s.algorithm() == options.algorithm)
+            })
+            .collect();
+        let joint = match decide_all(&stored, &limits, &options, now) {
+            Ok(j) => j,
+            Err(_) => decide_all(&vec![None; limits.len()], &limits, &options, now)
+                .expect("fresh state is never refused"),
+        };
+        for (key, update) in plan.keys.iter().zip(joint.updates) {
+            let Some(update) = update else { continue };
+            if entries.len() >= self.max_entries && !entries.contains_key(key) {
+                entries.retain(|_, e| e.expire_at_ms > now_ms);
+                if entries.len() >= self.max_entries {
+                    // Full of live clients: this one is not remembered (it is allowed
+                    // now, as the decision says) rather than growing without bound.
+                    continue;
+                }
+            }
+            entries.insert(
+                key.clone(),
+                Entry {
+                    value: update.value.as_bytes().to_vec(),
+                    expire_at_ms: update.expire_at_ms,
+                },
+            );
+        }
+        Verdict {
+            allowed: joint.allowed,
+            outcomes: joint.outcomes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(keys: &[&str], limits: &[(u64, u64)]) -> Plan {
+        Plan {
+            policy: "p".into(),
+            algorithm: AlgorithmName::Fixed,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            limits: limits.to_vec(),
+        }
+    }
+
+    #[test]
+    fn counts_like_the_module_and_forgets_expired_windows() {
+        let l = LocalLimiter::new(100);
+        let p = plan(&["a"], &[(2, 60)]);
+        let t = Now::from_ms(1_700_000_000_000);
+        let r: Vec<_> = (0..3).map(|_| l.check_at(&p, t).allowed).collect();
+        assert_eq!(r, [true, true, false]);
+        assert!(l.check_at(&p, Now::from_ms(1_700_000_060_000)).allowed);
+    }
+
+    #[test]
+    fn several_limits_are_all_or_nothing() {
+        let l = LocalLimiter::new(100);
+        let p = plan(&["m", "h"], &[(1, 60), (5, 3600)]);
+        let t = Now::from_ms(1_700_000_000_000);
+        assert!(l.check_at(&p, t).allowed);
+        let v = l.check_at(&p, t);
+        assert!(!v.allowed);
+        assert_eq!(
+            v.outcomes[1].remaining, 4,
+            "the hourly limit was not charged"
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let l = LocalLimiter::new(3);
+        let t = Now::from_ms(1_700_000_000_000);
+        for i in 0..10 {
+            assert!(
+                l.check_at(&plan(&[&format!("k{i}")], &[(1, 60)]), t)
+                    .allowed
+            );
+        }
+        assert_eq!(l.entries.lock().unwrap().len(), 3);
+        // After the windows end, expired entries make room again.
+        let later = Now::from_ms(1_700_000_061_000);
+        l.check_at(&plan(&["new"], &[(1, 60)]), later);
+        assert!(l.entries.lock().unwrap().contains_key("new"));
+    }
+}

@@ -1,0 +1,99 @@
+//! What one request is checked against: the policy's limits (after adaptive
+//! shrinking), the Redis keys that hold them, and the verdict that comes back.
+
+use redis_ratelimit::algorithm::Outcome;
+
+use crate::config::{AlgorithmName, Policy};
+
+/// The limits one request is checked against, all or nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub policy: String,
+    pub algorithm: AlgorithmName,
+    /// One per limit, in the policy's order.
+    pub keys: Vec<String>,
+    /// (limit, window in seconds), in the same order.
+    pub limits: Vec<(u64, u64)>,
+}
+
+impl Plan {
+    /// The plan for a client `id` under `policy`, each limit multiplied by `factor`
+    /// (1.0 unless adaptive limiting shrinks them; never below 1).
+    ///
+    /// Keys are `rl:{<policy>:<id>}` (with `:<n>` per limit when there are several):
+    /// the hash tag keeps one client's limits in one Redis Cluster slot, as MCHECK
+    /// needs, and the length is bounded because `policy` and `id` are.
+    pub fn new(policy: &Policy, id: &str, factor: f64) -> Plan {
+        let base = format!("rl:{{{}:{}}}", policy.name, id);
+        let n = policy.limits.len();
+        let keys = (0..n)
+            .map(|i| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}:{i}")
+                }
+            })
+            .collect();
+        let limits = policy
+            .limits
+            .iter()
+            .map(|l| (shrink(l.limit, factor), l.window_s))
+            .collect();
+        Plan {
+            policy: policy.name.clone(),
+            algorithm: policy.algorithm,
+            keys,
+            limits,
+        }
+    }
+}
+
+fn shrink(limit: u64, factor: f64) -> u64 {
+    if factor >= 1.0 {
+        return limit;
+    }
+    ((limit as f64 * factor).floor() as u64).max(1)
+}
+
+/// The answer for one request: allowed or not, and each limit's numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    pub outcomes: Vec<Outcome>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LimitSpec;
+
+    fn policy(limits: &[(u64, u64)]) -> Policy {
+        Policy {
+            name: "anon".into(),
+            route: "/api/data".into(),
+            tier: "anonymous".into(),
+            algorithm: AlgorithmName::Fixed,
+            limits: limits
+                .iter()
+                .map(|&(limit, window_s)| LimitSpec { limit, window_s })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn one_limit_one_key_several_limits_share_a_hash_tag() {
+        let p = Plan::new(&policy(&[(10, 60)]), "ip:192.0.2.1", 1.0);
+        assert_eq!(p.keys, ["rl:{anon:ip:192.0.2.1}"]);
+        assert_eq!(p.limits, [(10, 60)]);
+        let p = Plan::new(&policy(&[(10, 1), (1000, 3600)]), "key:demo", 1.0);
+        assert_eq!(p.keys, ["rl:{anon:key:demo}:0", "rl:{anon:key:demo}:1"]);
+    }
+
+    #[test]
+    fn adaptive_factor_shrinks_every_limit_but_never_to_zero() {
+        let p = Plan::new(&policy(&[(10, 60), (1, 1)]), "x", 0.5);
+        assert_eq!(p.limits, [(5, 60), (1, 1)]);
+        assert_eq!(Plan::new(&policy(&[(7, 60)]), "x", 0.1).limits, [(1, 60)]);
+    }
+}
