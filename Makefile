@@ -6,9 +6,9 @@ MODULE := $(CURDIR)/target/release/libredis_ratelimit.so
 REDIS_PORT ?= 6379
 DEMO_PORT ?= 3000
 
-.PHONY: build test run deps-build deps-test deps-run lint unit integration examples demo-test demo clean
+.PHONY: build test run bench deps-build deps-test deps-run deps-bench lint unit integration examples demo-test demo clean
 
-deps-build deps-test deps-run: deps-%:
+deps-build deps-test deps-run deps-bench: deps-%:
 	@scripts/deps.sh $*
 
 ## build: the module, target/release/libredis_ratelimit.so
@@ -54,6 +54,12 @@ demo-test: build
 ## app on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops both)
 run: deps-run build demo
 	@scripts/run.sh "$(MODULE)" "$(REDIS_PORT)" "$(CURDIR)/target/release/ratelimit-demo" "$(DEMO_PORT)"
+
+## bench: speed, memory and replication against INCR, Lua and MULTI baselines on one
+## server, and the demo under HTTP load; prints Markdown tables (BENCH_ARGS=--help)
+bench: deps-bench build demo
+	@python=$$(scripts/python.sh scripts/bench-requirements.txt) && \
+	  $$python scripts/bench.py $(BENCH_ARGS)
 
 clean:
 	cargo clean

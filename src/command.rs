@@ -11,6 +11,7 @@ use std::os::raw::{c_char, c_int, c_longlong};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::slice;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
 
@@ -281,6 +282,27 @@ fn reply_outcome(ctx: Ctx, o: &Outcome, map: bool) {
     }
 }
 
+/// The argument "PXAT", created once at load: `RM_Replicate` takes a module string
+/// (format `s`) by reference count, where a C string (`c`) would be copied into a new
+/// object on every allowed call.
+static PXAT: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
+
+/// Creates the strings the hot path reuses. Called from OnLoad.
+pub fn create_shared_strings() {
+    // SAFETY: a NULL context creates a string that lives until freed explicitly.
+    let s = unsafe { raw::RedisModule_CreateString.unwrap()(ptr::null_mut(), c"PXAT".as_ptr(), 4) };
+    PXAT.store(s, Ordering::Relaxed);
+}
+
+/// Frees what `create_shared_strings` made. Called when the module is unloaded.
+pub fn free_shared_strings() {
+    let s = PXAT.swap(ptr::null_mut(), Ordering::Relaxed);
+    if !s.is_null() {
+        // SAFETY: created with a NULL context by create_shared_strings, freed once.
+        unsafe { raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), s) };
+    }
+}
+
 /// Stores an update and tells the rest of Redis about it: expiry, WATCH and client
 /// tracking, keyspace notification, and one `SET key value PXAT ms` to replicas and
 /// the AOF, so that they hold the same bytes and the same absolute expiry.
@@ -294,8 +316,9 @@ fn store(ctx: Ctx, key: &Key, name: RString, update: &Update) -> bool {
         return false;
     }
     key.expire_at(*expire_at_ms);
+    let pxat = PXAT.load(Ordering::Relaxed);
     // SAFETY: API calls on the command's context with valid, NUL-terminated strings;
-    // the format "sbcl" matches the arguments that follow it.
+    // the formats match the arguments that follow them.
     unsafe {
         raw::RedisModule_SignalModifiedKey.unwrap()(ctx, name);
         raw::RedisModule_NotifyKeyspaceEvent.unwrap()(
@@ -304,16 +327,35 @@ fn store(ctx: Ctx, key: &Key, name: RString, update: &Update) -> bool {
             c"ratelimit".as_ptr(),
             name,
         );
-        raw::RedisModule_Replicate.unwrap()(
-            ctx,
-            c"SET".as_ptr(),
-            c"sbcl".as_ptr(),
-            name,
+        let replicate = raw::RedisModule_Replicate.unwrap();
+        let (value, len, at) = (
             bytes.as_ptr().cast::<c_char>(),
             bytes.len(),
-            c"PXAT".as_ptr(),
             ll(*expire_at_ms),
         );
+        if pxat.is_null() {
+            replicate(
+                ctx,
+                c"SET".as_ptr(),
+                c"sbcl".as_ptr(),
+                name,
+                value,
+                len,
+                c"PXAT".as_ptr(),
+                at,
+            );
+        } else {
+            replicate(
+                ctx,
+                c"SET".as_ptr(),
+                c"sbsl".as_ptr(),
+                name,
+                value,
+                len,
+                pxat,
+                at,
+            );
+        }
     }
     true
 }

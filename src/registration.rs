@@ -174,6 +174,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
             return Status::Err;
         }
     };
+    command::create_shared_strings();
     // SAFETY: API calls during OnLoad with its context.
     unsafe {
         if let Some(set_options) = raw::RedisModule_SetModuleOptions {
@@ -219,11 +220,17 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     Status::Ok
 }
 
+fn deinit(_ctx: &Context) -> Status {
+    command::free_shared_strings();
+    Status::Ok
+}
+
 redis_module::redis_module! {
     name: "ratelimit",
     version: 1,
     allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
     data_types: [],
     init: init,
+    deinit: deinit,
     commands: [],
 }

@@ -74,7 +74,7 @@ pub struct Health {
         title = "ratelimit-demo",
         description = "A rate-limited API: every request to /api/data is one RATELIMIT.CHECK call."
     ),
-    paths(data, healthz),
+    paths(data, public, healthz),
     components(schemas(Data, TooManyRequests, ErrorBody, Health))
 )]
 pub struct ApiDoc;
@@ -99,6 +99,12 @@ async fn data() -> Json<Data> {
         message: "Hello from a rate-limited API",
         served_at_ms,
     })
+}
+
+/// The same data, on a route no bundled policy limits (a baseline for benchmarks).
+#[utoipa::path(get, path = "/api/public", responses((status = 200, body = Data)))]
+async fn public() -> Json<Data> {
+    data().await
 }
 
 /// Liveness and Redis reachability; never limited.

@@ -342,7 +342,14 @@ async fn health_metrics_and_api_description_answer_and_are_never_limited() {
         app.get(DATA, &[]).await;
     }
     for _ in 0..20 {
-        for path in ["/healthz", "/metrics", "/openapi.json", "/docs/", "/"] {
+        for path in [
+            "/healthz",
+            "/metrics",
+            "/openapi.json",
+            "/docs/",
+            "/",
+            "/api/public",
+        ] {
             let r = app.get(path, &[]).await;
             assert_eq!(r.status(), StatusCode::OK, "{path}");
             assert_eq!(header(&r, "ratelimit"), "", "{path} is not limited");

@@ -97,10 +97,17 @@ pub struct Snap {
     exact: bool,
 }
 
+impl Snap {
+    /// The same absolute expiry (exactly where the server can tell it exactly).
+    pub fn same_expiry(&self, other: &Snap) -> bool {
+        let tolerance = if self.exact && other.exact { 0 } else { 5 };
+        (self.at - other.at).abs() <= tolerance
+    }
+}
+
 impl PartialEq for Snap {
     fn eq(&self, other: &Snap) -> bool {
-        let tolerance = if self.exact && other.exact { 0 } else { 5 };
-        self.value == other.value && (self.at - other.at).abs() <= tolerance
+        self.value == other.value && self.same_expiry(other)
     }
 }
 

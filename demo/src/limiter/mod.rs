@@ -213,6 +213,9 @@ pub async fn limit(
     next: Next,
 ) -> Response {
     let route = req.uri().path().to_string();
+    if !limiter.config.is_limited(&route) {
+        return next.run(req).await;
+    }
     let Some(client) = limiter.client(peer, req.headers()) else {
         return (
             StatusCode::UNAUTHORIZED,

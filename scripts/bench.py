@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""`make bench`: the module against the baselines a user would otherwise pick, measured
+side by side on one redis-server in one run.
+
+Every figure is a ratio to a baseline measured in the same round (the machine is
+noisy), and the table shows the median over the rounds. Speed is measured here and
+never asserted in tests.
+
+Sections:
+  1. server time per call (INFO commandstats usec_per_call, after CONFIG RESETSTAT)
+     and throughput (redis-benchmark), pipelined (-P 16) and not, random and hot keys;
+  2. bytes per key (used_memory over many keys), and per LOG entry;
+  3. replication bytes per call (master_repl_offset with a replica attached);
+  4. the demo app under HTTP load (wrk).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = ROOT / "target/release/libredis_ratelimit.so"
+DEMO = ROOT / "target/release/ratelimit-demo"
+FAR_FUTURE_MS = str(int(time.time() * 1000) + 10 * 365 * 86400 * 1000)
+
+# The fixed window web teams write by hand: INCR, then EXPIRE on the first hit.
+LUA_FIXED = """
+local c = redis.call('INCR', KEYS[1])
+if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if c > tonumber(ARGV[1]) then return 0 end
+return 1
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A redis-server of the benchmark's own, with the module (and CL.THROTTLE)."""
+
+    def __init__(self, extra=()):
+        self.dir = tempfile.TemporaryDirectory()
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir.name,
+             "--repl-diskless-sync-delay", "0", *extra,
+             "--loadmodule", str(MODULE), "CELL-COMPAT", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.client = redis.Redis(port=self.port, decode_responses=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise SystemExit("redis-server did not start")
+                time.sleep(0.02)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.dir.cleanup()
+
+    def usec_per_call(self, command):
+        stats = self.client.info("commandstats")
+        for name, fields in stats.items():
+            if name.lower() == "cmdstat_" + command.lower():
+                return float(fields["usec_per_call"])
+        raise SystemExit(f"{command} never ran: {sorted(stats)}")
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+# --- 1. server time per call and throughput ---------------------------------------
+
+def speed_specs(sha):
+    """(label, command with {k} for the key, the command INFO counts it under)."""
+    return [
+        ("INCR", ["INCR", "{k}"], "incr"),
+        ("SET k v PXAT t (write floor)", ["SET", "{k}", "v", "PXAT", FAR_FUTURE_MS], "set"),
+        ("Lua fixed window (EVALSHA)", ["EVALSHA", sha, "1", "{k}", "100", "60"], "evalsha"),
+        ("MULTI INCR EXPIRE EXEC", None, "exec"),
+        ("CHECK FIXED", ["RATELIMIT.CHECK", "{k}", "100", "60"], "ratelimit.check"),
+        ("CHECK SLIDING", ["RATELIMIT.CHECK", "{k}", "100", "60", "ALGORITHM", "SLIDING"],
+         "ratelimit.check"),
+        ("CHECK GCRA", ["RATELIMIT.CHECK", "{k}", "100", "60", "ALGORITHM", "GCRA"],
+         "ratelimit.check"),
+        ("CHECK LOG", ["RATELIMIT.CHECK", "{k}", "100", "60", "ALGORITHM", "LOG"],
+         "ratelimit.check"),
+        ("MCHECK, 2 limits (FIXED)",
+         ["RATELIMIT.MCHECK", "2", "{k}:a", "100", "60", "{k}:b", "1000", "3600"],
+         "ratelimit.mcheck"),
+        ("CL.THROTTLE (GCRA)", ["CL.THROTTLE", "{k}", "99", "100", "60"], "cl.throttle"),
+    ]
+
+
+def run_benchmark(port, args, requests, pipeline, random_keys):
+    cmd = ["redis-benchmark", "-p", str(port), "-n", str(requests), "-c", "50",
+           "-P", str(pipeline), "-q"]
+    if random_keys:
+        cmd += ["-r", "100000"]
+    out = subprocess.run(cmd + args, capture_output=True, text=True, check=True).stdout
+    found = re.findall(r"([\d.]+) requests per second", out)
+    if not found:
+        raise SystemExit(f"no throughput in redis-benchmark output: {out!r}")
+    return float(found[-1])
+
+
+def run_multi(server, prefix, requests, random_keys):
+    """MULTI/INCR/EXPIRE/EXEC from a Python pipeline: server time only (the client,
+    not the server, bounds its throughput)."""
+    pipe = server.client.pipeline(transaction=False)
+    batch = 200
+    for i in range(requests // 20):
+        key = f"{prefix}{i % 100000 if random_keys else 0}"
+        pipe.execute_command("MULTI")
+        pipe.execute_command("INCR", key)
+        pipe.execute_command("EXPIRE", key, 60)
+        pipe.execute_command("EXEC")
+        if i % batch == batch - 1:
+            pipe.execute()
+    pipe.execute()
+
+
+def speed(server, rounds, requests):
+    sha = server.client.script_load(LUA_FIXED)
+    specs = speed_specs(sha)
+    modes = [(16, True, "random keys, -P 16"), (1, True, "random keys, no pipelining"),
+             (16, False, "one hot key, -P 16")]
+    # results[mode][label] = list over rounds of (usec ratio, rps ratio, usec, rps)
+    results = {m[2]: {s[0]: [] for s in specs} for m in modes}
+    for r in range(rounds):
+        for pipeline, random_keys, mode in modes:
+            base = None
+            for label, args, counted in specs:
+                server.client.flushall()
+                server.client.config_resetstat()
+                prefix = re.sub(r"\W+", "_", label) + ":"
+                key = prefix + ("__rand_int__" if random_keys else "hot")
+                n = requests if pipeline > 1 else requests // 4
+                if args is None:
+                    if pipeline == 1:
+                        continue
+                    run_multi(server, prefix, n, random_keys)
+                    rps = float("nan")
+                else:
+                    argv = [a.replace("{k}", key) for a in args]
+                    rps = run_benchmark(server.port, argv, n, pipeline, random_keys)
+                usec = server.usec_per_call(counted)
+                if base is None:
+                    base = (usec, rps)
+                results[mode][label].append((usec / base[0], rps / base[1], usec, rps))
+        print(f"  round {r + 1} of {rounds} done", file=sys.stderr)
+    print("\n## Server time per call and throughput "
+          f"(median of {rounds} rounds; ratios to INCR in the same round)\n")
+    for _, _, mode in modes:
+        print(f"### {mode}\n")
+        print("| command | usec/call | x INCR | requests/s | x INCR |")
+        print("|---|---:|---:|---:|---:|")
+        for label, args, _ in specs:
+            rows = results[mode][label]
+            if not rows:
+                continue
+            usec = median([x[2] for x in rows])
+            ratio = median([x[0] for x in rows])
+            rps = median([x[3] for x in rows])
+            rps_ratio = median([x[1] for x in rows])
+            rps_text = "-" if rps != rps else f"{rps:,.0f}"
+            rps_ratio_text = "-" if rps_ratio != rps_ratio else f"{rps_ratio:.2f}"
+            print(f"| {label} | {usec:.2f} | {ratio:.2f} | {rps_text} | {rps_ratio_text} |")
+        print()
+    lua = results[modes[0][2]]["Lua fixed window (EVALSHA)"]
+    print("Speed-up over the Lua fixed window (server time, random keys, -P 16):\n")
+    for label in ["CHECK FIXED", "CHECK SLIDING", "CHECK GCRA", "CHECK LOG"]:
+        rows = results[modes[0][2]][label]
+        gains = [l[2] / c[2] for l, c in zip(lua, rows)]
+        print(f"- {label}: {median(gains):.2f}x faster")
+    print()
+
+
+# --- 2. bytes per key --------------------------------------------------------------
+
+def per_key(server, body, n):
+    server.client.flushall()
+    before = server.client.info("memory")["used_memory"]
+    server.client.eval(
+        f"for i = 1, {n} do local k = 'rl:bench:' .. string.format('%09d', i) {body} end "
+        "return 0", 0)
+    after = server.client.info("memory")["used_memory"]
+    return (after - before) / n
+
+
+def memory(server, n):
+    def check(alg, calls=2, limit=10, cost=1):
+        one = (f"redis.call('RATELIMIT.CHECK', k, {limit}, 60, 'ALGORITHM', '{alg}', "
+               f"'COST', {cost}) ")
+        return one * calls
+    base = per_key(server, "redis.call('INCR', k) redis.call('EXPIRE', k, 60) "
+                   "redis.call('INCR', k)", n)
+    print(f"## Bytes per key ({n:,} keys, two calls each; key names of 18 bytes)\n")
+    print("| keys made by | bytes/key | x INCR+EXPIRE |")
+    print("|---|---:|---:|")
+    print(f"| INCR + EXPIRE | {base:.0f} | 1.00 |")
+    for alg in ["FIXED", "SLIDING", "GCRA", "LOG"]:
+        b = per_key(server, check(alg), n)
+        print(f"| RATELIMIT.CHECK {alg} | {b:.0f} | {b / base:.2f} |")
+    two = per_key(server, check("LOG"), n // 10)
+    many = per_key(server, check("LOG", calls=1, limit=100, cost=42), n // 10)
+    print(f"\nLOG: {(many - two) / 40:.1f} bytes per extra entry kept.\n")
+
+
+# --- 3. replication bytes ----------------------------------------------------------
+
+def replication(calls=2000):
+    primary = Server()
+    replica = Server(["--replicaof", "127.0.0.1", str(primary.port)])
+    try:
+        p = primary.client
+        deadline = time.monotonic() + 20
+        while replica.client.info("replication").get("master_link_status") != "up":
+            if time.monotonic() > deadline:
+                raise SystemExit("replica did not attach")
+            time.sleep(0.05)
+        sha = p.script_load(LUA_FIXED)
+
+        def bytes_per_call(run):
+            before = p.info("replication")["master_repl_offset"]
+            pipe = p.pipeline(transaction=False)
+            for i in range(calls):
+                run(pipe, i)
+            pipe.execute()
+            return (p.info("replication")["master_repl_offset"] - before) / calls
+
+        rows = [
+            ("INCR (new key each call)", lambda pp, i: pp.execute_command("INCR", f"i:{i}")),
+            ("Lua fixed window, first hit (INCR + EXPIRE)",
+             lambda pp, i: pp.evalsha(sha, 1, f"l:{i}", 100, 60)),
+            ("CHECK FIXED, allowed", lambda pp, i: pp.execute_command(
+                "RATELIMIT.CHECK", f"c:{i}", 100, 60)),
+            ("CHECK GCRA, allowed", lambda pp, i: pp.execute_command(
+                "RATELIMIT.CHECK", f"g:{i}", 100, 60, "ALGORITHM", "GCRA")),
+        ]
+        print(f"## Replication bytes per call ({calls:,} calls, replica attached)\n")
+        print("| call | bytes/call |")
+        print("|---|---:|")
+        for label, run in rows:
+            print(f"| {label} | {bytes_per_call(run):.1f} |")
+        p.execute_command("RATELIMIT.CHECK", "full", 1, 60)
+        denied = bytes_per_call(
+            lambda pp, i: pp.execute_command("RATELIMIT.CHECK", "full", 1, 60))
+        lua_denied = bytes_per_call(lambda pp, i: pp.evalsha(sha, 1, "l:0", 1, 60))
+        print(f"| CHECK, denied | {denied:.1f} |")
+        print(f"| Lua fixed window, over the limit (still INCRs) | {lua_denied:.1f} |\n")
+    finally:
+        replica.stop()
+        primary.stop()
+
+
+# --- 4. the demo under HTTP load ---------------------------------------------------
+
+DEMO_CONFIG = """
+[redis]
+timeout_ms = 250
+on_failure = "local"
+[clients]
+trusted_proxies = []
+[deny_cache]
+enabled = true
+max_entries = 100000
+[adaptive]
+enabled = false
+threshold = 1.0
+factor = 0.5
+[[policies]]
+name = "bench"
+route = "/api/data"
+tier = "anonymous"
+algorithm = "fixed"
+limits = [{{ limit = {limit}, window_s = 60 }}]
+"""
+
+
+def wrk(url, seconds):
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", "32", "-d", f"{seconds}s", "--latency", url],
+        capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def latency(pct):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rps, latency(50), latency(99)
+
+
+def start_demo(redis_port, limit, workdir):
+    config = Path(workdir) / f"demo-{limit}.toml"
+    config.write_text(DEMO_CONFIG.format(limit=limit))
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(DEMO), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+         "--listen", f"127.0.0.1:{port}", "--config", str(config)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "RUST_LOG": "warn"})
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, port
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("the demo did not start")
+            time.sleep(0.05)
+
+
+def demo(rounds, seconds):
+    server = Server()
+    workdir = tempfile.mkdtemp()
+    allowed, allowed_port = start_demo(server.port, 1_000_000_000_000, workdir)
+    flooded, flooded_port = start_demo(server.port, 10, workdir)
+    try:
+        # The flooding client goes over its limit before the measurement.
+        for _ in range(11):
+            subprocess.run(["curl", "-s", "-o", "/dev/null",
+                            f"http://127.0.0.1:{flooded_port}/api/data"], check=True)
+        cases = [
+            ("unlimited route (/api/public)", f"http://127.0.0.1:{allowed_port}/api/public"),
+            ("limited route, allowed (/api/data)", f"http://127.0.0.1:{allowed_port}/api/data"),
+            ("limited route, one client over its limit",
+             f"http://127.0.0.1:{flooded_port}/api/data"),
+        ]
+        results = {label: [] for label, _ in cases}
+        for _ in range(rounds):
+            base = None
+            for label, url in cases:
+                rps, p50, p99 = wrk(url, seconds)
+                base = base or rps
+                results[label].append((rps / base, rps, p50, p99))
+        print(f"## The demo app under HTTP load (wrk, 2 threads, 32 connections, {seconds} s; "
+              f"median of {rounds} rounds)\n")
+        print("| route | requests/s | x unlimited | p50 ms | p99 ms |")
+        print("|---|---:|---:|---:|---:|")
+        for label, _ in cases:
+            rows = results[label]
+            print(f"| {label} | {median([r[1] for r in rows]):,.0f} | "
+                  f"{median([r[0] for r in rows]):.2f} | {median([r[2] for r in rows]):.2f} | "
+                  f"{median([r[3] for r in rows]):.2f} |")
+        print()
+    finally:
+        for proc in (allowed, flooded):
+            proc.kill()
+            proc.wait()
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=200_000)
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=5, help="each wrk run")
+    parser.add_argument("--only", choices=["speed", "memory", "replication", "demo"])
+    args = parser.parse_args()
+    version = subprocess.run(["redis-server", "--version"], capture_output=True,
+                             text=True).stdout.split(" sha=")[0]
+    print(f"# redis-ratelimit benchmark\n\n{version}; {os.cpu_count()} CPUs; "
+          f"{time.strftime('%Y-%m-%d')}\n")
+    if args.only in (None, "speed"):
+        server = Server()
+        try:
+            speed(server, args.rounds, args.requests)
+        finally:
+            server.stop()
+    if args.only in (None, "memory"):
+        server = Server()
+        try:
+            memory(server, args.keys)
+        finally:
+            server.stop()
+    if args.only in (None, "replication"):
+        replication()
+    if args.only in (None, "demo"):
+        demo(args.rounds, args.seconds)
+
+
+if __name__ == "__main__":
+    main()
