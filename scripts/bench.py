@@ -302,6 +302,9 @@ def wrk(url, seconds):
         ["wrk", "-t", "2", "-c", "32", "-d", f"{seconds}s", "--latency", url],
         capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors and not url.endswith("/api/data"):
+        raise SystemExit(f"{url} answered {errors.group(1)} errors under load")
 
     def latency(pct):
         m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)

@@ -145,9 +145,15 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// The whole app. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`:
 /// the limiter needs the peer address.
 pub fn router(state: AppState) -> Router {
-    let limited = Router::new().route("/api/data", get(data)).route_layer(
-        axum::middleware::from_fn_with_state(state.limiter.clone(), limiter::limit),
-    );
+    // The limiter sees every /api route; the policies decide which are limited, and
+    // for whom. /api/public has no policy in the bundled configuration.
+    let limited = Router::new()
+        .route("/api/data", get(data))
+        .route("/api/public", get(public))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.limiter.clone(),
+            limiter::limit,
+        ));
     Router::new()
         .route(
             "/",

@@ -53,7 +53,7 @@ const REDIS_RETRY_AFTER: Duration = Duration::from_millis(500);
 pub const API_KEY: &str = "x-api-key";
 
 /// Where a decision came from, as the metrics label it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
     Redis,
     LocalCache,
@@ -82,6 +82,8 @@ pub struct RateLimiter {
     redis_down_until: Mutex<Option<Instant>>,
     fallback_active: AtomicBool,
     log: LogThrottle,
+    /// (policy, decision, source, counter); a policy has one route.
+    counters: Mutex<Vec<(String, &'static str, Source, metrics::Counter)>>,
 }
 
 /// Who is asking: the tier that selects the policy and the id that selects the key.
@@ -117,8 +119,38 @@ impl RateLimiter {
             redis_down_until: Mutex::new(None),
             fallback_active: AtomicBool::new(false),
             log: LogThrottle::new(10),
+            counters: Mutex::new(Vec::new()),
             config,
         })
+    }
+
+    /// The request counter for one set of labels. Handles are registered once and
+    /// kept: building a labelled metric key on every request costs allocations.
+    fn counter(
+        &self,
+        route: &str,
+        policy: &str,
+        decision: &'static str,
+        source: Source,
+    ) -> metrics::Counter {
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        // A handful of entries (policies x decisions x sources): a scan without
+        // allocating beats hashing an owned key.
+        let found = counters
+            .iter()
+            .find(|(p, d, s, _)| p == policy && *d == decision && *s == source);
+        if let Some((_, _, _, c)) = found {
+            return c.clone();
+        }
+        let c = metrics::counter!(
+            "ratelimit_demo_requests_total",
+            "route" => route.to_string(),
+            "policy" => policy.to_string(),
+            "decision" => decision,
+            "source" => source.label(),
+        );
+        counters.push((policy.to_string(), decision, source, c.clone()));
+        c
     }
 
     /// Whether Redis answers now (for /healthz).
@@ -149,6 +181,9 @@ impl RateLimiter {
 
     fn adaptive_factor(&self) -> f64 {
         let a = &self.config.adaptive;
+        if !a.enabled {
+            return 1.0;
+        }
         match self.load.load_per_cpu() {
             Some(load) if a.enabled && load > a.threshold => a.factor,
             _ => 1.0,
@@ -228,14 +263,9 @@ pub async fn limit(
     };
     let plan = Plan::new(policy, &client.id, limiter.adaptive_factor());
     let count = |source: Source, decision: &'static str| {
-        metrics::counter!(
-            "ratelimit_demo_requests_total",
-            "route" => route.clone(),
-            "policy" => plan.policy.clone(),
-            "decision" => decision,
-            "source" => source.label(),
-        )
-        .increment(1);
+        limiter
+            .counter(&route, &plan.policy, decision, source)
+            .increment(1);
     };
 
     let cached = limiter
@@ -326,13 +356,16 @@ pub async fn limit(
             "rate limited"
         );
     }
+    // Written directly rather than through serde_json::Value: this is the path a
+    // flood takes. Policy names cannot hold quotes or backslashes (checked at load).
+    let body = format!(
+        r#"{{"error":"Too Many Requests","retry_after_ms":{retry_after_ms},"policy":"{}"}}"#,
+        plan.policy
+    );
     let mut response = (
         StatusCode::TOO_MANY_REQUESTS,
-        Json(json!({
-            "error": "Too Many Requests",
-            "retry_after_ms": retry_after_ms,
-            "policy": plan.policy,
-        })),
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
     )
         .into_response();
     let h = response.headers_mut();

@@ -1,0 +1,74 @@
+//! One key, a sequence of calls: arbitrary stored bytes to start from, arbitrary
+//! limits, windows, bursts and costs, and a clock that may jump either way. Deciding
+//! never panics, the reply is within its bounds, and what is stored decodes.
+#![no_main]
+
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use libfuzzer_sys::fuzz_target;
+use redis_ratelimit::algorithm::{decide, peek, Now};
+use redis_ratelimit::args::{Algorithm, Limit, Options, MAX_LIMIT, MAX_LOG_LIMIT, MAX_WINDOW_MS};
+use redis_ratelimit::state;
+
+#[derive(Arbitrary, Debug)]
+struct Call {
+    limit: u64,
+    window_ms: u64,
+    burst: Option<u64>,
+    cost: u64,
+    /// Signed step of the clock, in ns, from the previous call.
+    step_ns: i64,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    initial: Vec<u8>,
+    algorithm: u8,
+    start_ns: u64,
+    calls: Vec<Call>,
+}
+
+fuzz_target!(|input: Input| {
+    let algorithm = Algorithm::ALL[usize::from(input.algorithm) % 4];
+    let mut stored = input.initial;
+    let mut now = input.start_ns;
+    for call in input.calls.iter().take(64) {
+        let max_limit = if algorithm == Algorithm::Log { MAX_LOG_LIMIT } else { MAX_LIMIT };
+        let limit = Limit {
+            limit: call.limit % max_limit + 1,
+            window_ms: call.window_ms % MAX_WINDOW_MS + 1,
+        };
+        let options = Options {
+            algorithm,
+            burst: call.burst.filter(|_| algorithm == Algorithm::Gcra).map(|b| b % MAX_LIMIT + 1),
+            cost: call.cost % (MAX_LIMIT + 1),
+        };
+        now = now.saturating_add_signed(call.step_ns);
+        let clock = Now::from_ns(now);
+        let current = state::decode(&stored).ok();
+        let Ok(d) = decide(current, limit, &options, clock) else {
+            // Another algorithm's state: refused, never misread.
+            assert!(current.is_some_and(|s| s.algorithm() != algorithm));
+            return;
+        };
+        let o = d.outcome;
+        let capacity = options.burst.unwrap_or(limit.limit);
+        assert_eq!(o.limit, capacity);
+        assert!(o.remaining <= capacity);
+        assert!(o.retry_after_ms >= -1);
+        if o.allowed {
+            assert_eq!(o.retry_after_ms, 0);
+        } else {
+            assert!(d.update.is_none(), "a denied call writes nothing");
+            assert!(o.retry_after_ms != 0);
+        }
+        let p = peek(current, limit, &options, clock).expect("peek agrees with decide");
+        assert_eq!(p.allowed, o.allowed);
+        if let Some(update) = d.update {
+            assert!(o.allowed && options.cost > 0);
+            assert!(update.expire_at_ms >= clock.ms(), "expiry in the past");
+            let bytes = update.value.as_bytes();
+            assert_eq!(state::decode(bytes).map(|s| s.algorithm()), Ok(algorithm));
+            stored = bytes.to_vec();
+        }
+    }
+});
