@@ -6,7 +6,7 @@ MODULE := $(CURDIR)/target/release/libredis_ratelimit.so
 REDIS_PORT ?= 6379
 DEMO_PORT ?= 3000
 
-.PHONY: build test run bench deps-build deps-test deps-run deps-bench lint unit integration examples demo-test demo clean
+.PHONY: build test run bench fuzz fuzz-smoke sanitize crash-guard deps-build deps-test deps-run deps-bench lint unit integration examples demo-test demo clean
 
 deps-build deps-test deps-run deps-bench: deps-%:
 	@scripts/deps.sh $*
@@ -24,10 +24,11 @@ demo: deps-build
 	cargo build --release -p ratelimit-demo
 
 ## test: formatting, lints, unit and property tests, integration tests on real servers
-test: deps-test lint build unit integration examples demo-test
+test: deps-test lint build unit integration crash-guard examples demo-test fuzz-smoke
 
 lint:
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 unit:
@@ -39,6 +40,25 @@ integration: build
 	  echo "== integration tests on $$($$server --version | cut -d' ' -f1-3)"; \
 	  REDIS_SERVER=$$server RATELIMIT_MODULE=$(MODULE) cargo test --test integration; \
 	done
+
+# The panic guard, against a debug build with a command that panics on purpose.
+crash-guard:
+	cargo build --features crash-test --target-dir target/sanitize
+	RATELIMIT_MODULE=$(CURDIR)/target/sanitize/debug/libredis_ratelimit.so \
+	  cargo test --test integration -- --ignored crash::
+
+## fuzz: every fuzz target for FUZZ_SECONDS (default 60) each (nightly, cargo-fuzz)
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# A short run of each fuzz target, part of `make test`.
+fuzz-smoke:
+	@scripts/fuzz.sh 10
+
+## sanitize: command paths, crash guard and stress test under valgrind memcheck
+sanitize: deps-test
+	@scripts/sanitize.sh
 
 # The Flask example's own test (Flask, redis-py and pytest in .venv), on Debian's server.
 examples: build

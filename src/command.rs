@@ -531,3 +531,13 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) {
         reply_outcome(ctx, outcome, map);
     }
 }
+
+/// `RATELIMIT.CRASHTEST` (feature `crash-test` only): panics halfway through a
+/// command, after opening a key, to prove that the guard turns a panic into an error
+/// reply, closes the key and leaves the server serving.
+#[cfg(feature = "crash-test")]
+pub fn crash_test(ctx: Ctx, argv: &[RString], _command: Command) {
+    let _key = argv.get(1).map(|&name| Key::open(ctx, name, false));
+    let depth = argv.len();
+    panic!("RATELIMIT.CRASHTEST panics on purpose (argc {depth})");
+}

@@ -44,6 +44,16 @@ extern "C" fn throttle(
     guarded(ctx, argv, argc, Command::Throttle, command::throttle)
 }
 
+#[cfg(feature = "crash-test")]
+extern "C" fn crash_test(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    // Counted under PEEK: the crash test has no counters of its own.
+    guarded(ctx, argv, argc, Command::Peek, command::crash_test)
+}
+
 /// How a command's keys are declared to Redis.
 #[derive(Clone, Copy)]
 enum Keys {
@@ -55,6 +65,9 @@ enum Keys {
     /// (MCHECK). The legacy (first, last, step) triple cannot say this, so the command
     /// also answers the getkeys API.
     Numbered,
+    /// No keys (the crash-test command).
+    #[cfg(feature = "crash-test")]
+    None,
 }
 
 impl Keys {
@@ -63,6 +76,8 @@ impl Keys {
         match self {
             Keys::OneWritten | Keys::OneRead => (1, 1, 1),
             Keys::Numbered => (0, 0, 0),
+            #[cfg(feature = "crash-test")]
+            Keys::None => (0, 0, 0),
         }
     }
 }
@@ -93,6 +108,10 @@ fn create(ctx: &Context, name: &CStr, handler: Handler, flags: &CStr, keys: Keys
 /// legacy (first, last, step) triple makes every key read-write; a read-only spec is
 /// what lets a user with `%R~pattern` permission run PEEK.
 fn set_key_spec(ctx: &Context, name: &CStr, keys: Keys) {
+    #[cfg(feature = "crash-test")]
+    if matches!(keys, Keys::None) {
+        return;
+    }
     // SAFETY: plain API calls during OnLoad; `specs` and `version` outlive the call,
     // which copies what it needs.
     unsafe {
@@ -128,6 +147,8 @@ fn set_key_spec(ctx: &Context, name: &CStr, keys: Keys) {
                 specs[0].fk.range.keystep = 1;
                 specs[0].fk.range.limit = 0;
             }
+            #[cfg(feature = "crash-test")]
+            Keys::None => unreachable!("no key spec for commands without keys"),
             Keys::Numbered => {
                 // Relative to the begin-search index: the count at +0 (argv[1]), the
                 // first key at +1 (argv[2]), then every third argument. Redis 7.0
@@ -154,6 +175,8 @@ fn set_key_spec(ctx: &Context, name: &CStr, keys: Keys) {
         info.arity = match keys {
             Keys::OneWritten | Keys::OneRead => -4,
             Keys::Numbered => -5,
+            #[cfg(feature = "crash-test")]
+            Keys::None => -1,
         };
         info.key_specs = specs.as_mut_ptr();
         if set_info(command, &info) != raw::REDISMODULE_OK as c_int {
@@ -204,6 +227,8 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
             Keys::Numbered,
         ),
     ];
+    #[cfg(feature = "crash-test")]
+    commands.push((c"RATELIMIT.CRASHTEST", crash_test, c"readonly", Keys::None));
     if options.cell_compat {
         commands.push((
             c"CL.THROTTLE",

@@ -26,7 +26,9 @@ fn check_options(o: &args::Options) {
 fuzz_target!(|data: &[u8]| {
     // The first byte separates the arguments, so any byte (NUL, spaces, non-UTF-8)
     // can appear inside one.
-    let Some((&sep, rest)) = data.split_first() else { return };
+    let Some((&sep, rest)) = data.split_first() else {
+        return;
+    };
     let argv: Vec<&[u8]> = rest.split(|&b| b == sep).collect();
 
     if let Ok(r) = args::parse_check(&argv) {

@@ -32,14 +32,21 @@ fuzz_target!(|input: Input| {
     let mut stored = input.initial;
     let mut now = input.start_ns;
     for call in input.calls.iter().take(64) {
-        let max_limit = if algorithm == Algorithm::Log { MAX_LOG_LIMIT } else { MAX_LIMIT };
+        let max_limit = if algorithm == Algorithm::Log {
+            MAX_LOG_LIMIT
+        } else {
+            MAX_LIMIT
+        };
         let limit = Limit {
             limit: call.limit % max_limit + 1,
             window_ms: call.window_ms % MAX_WINDOW_MS + 1,
         };
         let options = Options {
             algorithm,
-            burst: call.burst.filter(|_| algorithm == Algorithm::Gcra).map(|b| b % MAX_LIMIT + 1),
+            burst: call
+                .burst
+                .filter(|_| algorithm == Algorithm::Gcra)
+                .map(|b| b % MAX_LIMIT + 1),
             cost: call.cost % (MAX_LIMIT + 1),
         };
         now = now.saturating_add_signed(call.step_ns);

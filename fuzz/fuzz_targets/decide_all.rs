@@ -19,7 +19,10 @@ struct Input {
 fuzz_target!(|input: Input| {
     let n = input.limits.len().min(input.stored.len()).min(64);
     let algorithm = Algorithm::ALL[usize::from(input.algorithm) % 4];
-    let states: Vec<_> = input.stored[..n].iter().map(|b| state::decode(b).ok()).collect();
+    let states: Vec<_> = input.stored[..n]
+        .iter()
+        .map(|b| state::decode(b).ok())
+        .collect();
     let limits: Vec<Limit> = input.limits[..n]
         .iter()
         .map(|&(l, w)| Limit {
@@ -27,7 +30,11 @@ fuzz_target!(|input: Input| {
             window_ms: u64::from(w) % MAX_WINDOW_MS + 1,
         })
         .collect();
-    let options = Options { algorithm, burst: None, cost: u64::from(input.cost) };
+    let options = Options {
+        algorithm,
+        burst: None,
+        cost: u64::from(input.cost),
+    };
     let Ok(joint) = decide_all(&states, &limits, &options, Now::from_ns(input.now_ns)) else {
         return;
     };
@@ -35,6 +42,9 @@ fuzz_target!(|input: Input| {
     assert_eq!(joint.updates.len(), n);
     assert_eq!(joint.allowed, joint.outcomes.iter().all(|o| o.allowed));
     if !joint.allowed {
-        assert!(joint.updates.iter().all(Option::is_none), "nothing written unless all allow");
+        assert!(
+            joint.updates.iter().all(Option::is_none),
+            "nothing written unless all allow"
+        );
     }
 });

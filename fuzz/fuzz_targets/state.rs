@@ -6,12 +6,20 @@ use libfuzzer_sys::fuzz_target;
 use redis_ratelimit::state::{self, State};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(decoded) = state::decode(data) else { return };
+    let Ok(decoded) = state::decode(data) else {
+        return;
+    };
     let again: Vec<u8> = match decoded {
-        State::Fixed { start_ms, count } => state::encode_fixed(start_ms, count).as_bytes().to_vec(),
-        State::Sliding { start_ms, prev, cur } => {
-            state::encode_sliding(start_ms, prev, cur).as_bytes().to_vec()
+        State::Fixed { start_ms, count } => {
+            state::encode_fixed(start_ms, count).as_bytes().to_vec()
         }
+        State::Sliding {
+            start_ms,
+            prev,
+            cur,
+        } => state::encode_sliding(start_ms, prev, cur)
+            .as_bytes()
+            .to_vec(),
         State::Gcra { tat_ns } => state::encode_gcra(tat_ns).as_bytes().to_vec(),
         State::Log(entries) => {
             let mut out = vec![0; state::log_len(entries.len())];

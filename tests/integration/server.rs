@@ -234,7 +234,33 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Under `make sanitize` servers exit normally, so that valgrind can check
+        // for leaks at exit; otherwise they are killed at once.
+        if std::env::var_os("RATELIMIT_GRACEFUL_STOP").is_some() {
+            self.shutdown();
+        }
         self.kill();
+    }
+}
+
+impl Server {
+    /// SHUTDOWN NOSAVE, then waits (bounded) for the process to exit.
+    fn shutdown(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        if let Ok(client) = redis::Client::open(self.url()) {
+            if let Ok(mut con) = client.get_connection_with_timeout(Duration::from_secs(5)) {
+                let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut con);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            sleep(Duration::from_millis(50));
+        }
     }
 }
 
