@@ -2,7 +2,8 @@
 # Runs the integration tests that exercise every command path (including the crash
 # guard and the hostile-input stress test) against a debug build of the module loaded
 # into Valkey (built with libc malloc, so valgrind sees every allocation the module
-# makes through the Redis allocator) under valgrind memcheck. Servers stop with
+# makes through the Redis allocator) under valgrind memcheck. (A deliberate leak in a
+# crash-test build is reported with the module's frames, so the check can fail.) Servers stop with
 # SHUTDOWN so that leaks are checked at exit. Fails on any memcheck error, and on any
 # leak, whose stack passes through the module.
 set -euo pipefail
@@ -18,16 +19,22 @@ rm -rf "$logs" && mkdir -p "$logs"
 wrapper=$PWD/target/sanitize/valgrind-server
 cat >"$wrapper" <<SH
 #!/usr/bin/env bash
-exec valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect \\
+exec valgrind --tool=memcheck --keep-debuginfo=yes --leak-check=full \\
+  --show-leak-kinds=definite,indirect \\
   --errors-for-leak-kinds=definite --num-callers=40 --log-file="$logs/%p.log" \\
   "$valkey" "\$@"
 SH
 chmod +x "$wrapper"
 
 echo "== integration tests under valgrind (Valkey, debug module with the crash test)"
+# Two tests measure behaviour at full speed (a few hundred calls within milliseconds),
+# which valgrind slows down by two orders of magnitude: they are skipped here only.
+tests=0
 REDIS_SERVER=$wrapper RATELIMIT_MODULE=$module RATELIMIT_GRACEFUL_STOP=1 \
   cargo test --test integration -- --include-ignored --test-threads 2 \
-  check:: algorithms:: mcheck:: cell:: info:: crash:: stress::
+  check:: algorithms:: mcheck:: cell:: info:: crash:: stress:: \
+  --skip algorithms::gcra_is_exact_far_above_a_thousand_per_second \
+  --skip algorithms::log_frees_exactly_the_oldest_slot || tests=$?
 
 python3 - "$logs" <<'PY'
 import pathlib, re, sys
@@ -44,7 +51,9 @@ for log in logs:
     for record in records:
         is_error = re.search(r"Invalid (read|write|free)|uninitialised|Mismatched free|"
                              r"definitely lost|indirectly lost|Syscall param", record)
-        if is_error and "libredis_ratelimit" in record:
+        # The module's frames: its library, its crate, or the Redis allocator shim it
+        # allocates through (--keep-debuginfo keeps them named after an unload).
+        if is_error and re.search(r"redis_ratelimit|redis_module::", record):
             bad.append(f"{log.name}:\n{record.strip()}")
     if "ERROR SUMMARY" not in text:
         bad.append(f"{log.name}: the server did not exit normally (no ERROR SUMMARY)")
@@ -53,3 +62,4 @@ for b in bad[:20]:
     print(b, "\n")
 sys.exit(1 if bad or servers == 0 else 0)
 PY
+exit "$tests"
