@@ -9,22 +9,12 @@
 use redis_ratelimit::algorithm::Outcome;
 
 /// One limit as the headers show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LimitView {
-    pub name: String,
     pub quota: u64,
     pub window_s: u64,
     pub remaining: u64,
     pub reset_s: u64,
-}
-
-/// The member name of limit `index` of a policy with `count` limits.
-pub fn member_name(policy: &str, index: usize, count: usize) -> String {
-    if count == 1 {
-        policy.to_string()
-    } else {
-        format!("{policy}-{}", index + 1)
-    }
 }
 
 /// Milliseconds to whole seconds, rounded up: a client that waits this long is not
@@ -34,9 +24,8 @@ pub fn ceil_s(ms: u64) -> u64 {
 }
 
 impl LimitView {
-    pub fn new(name: String, window_s: u64, outcome: &Outcome) -> LimitView {
+    pub fn new(window_s: u64, outcome: &Outcome) -> LimitView {
         LimitView {
-            name,
             quota: outcome.limit,
             window_s,
             remaining: outcome.remaining,
@@ -45,22 +34,62 @@ impl LimitView {
     }
 }
 
+/// Appends `n` in decimal. (The formatting machinery of `write!` costs several times
+/// more, and these headers are built on every limited request.)
+pub fn push_u64(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // The bytes are ASCII digits.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+}
+
+/// Writes the members `"<name>";<a>=..;<b>=..`, comma-separated, into one string: the
+/// name is the policy's, numbered `-1`, `-2`, ... when it has several limits.
+fn field(
+    policy: &str,
+    limits: &[LimitView],
+    [a, b]: [&str; 2],
+    f: fn(&LimitView) -> (u64, u64),
+) -> String {
+    let mut out = String::with_capacity(limits.len() * (policy.len() + 32));
+    for (i, l) in limits.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('"');
+        out.push_str(policy);
+        if limits.len() > 1 {
+            out.push('-');
+            push_u64(&mut out, i as u64 + 1);
+        }
+        let (x, y) = f(l);
+        out.push_str("\";");
+        out.push_str(a);
+        push_u64(&mut out, x);
+        out.push(';');
+        out.push_str(b);
+        push_u64(&mut out, y);
+    }
+    out
+}
+
 /// `RateLimit-Policy`: `"anon";q=10;w=60`, one member per limit.
-pub fn policy_field(limits: &[LimitView]) -> String {
-    limits
-        .iter()
-        .map(|l| format!("\"{}\";q={};w={}", l.name, l.quota, l.window_s))
-        .collect::<Vec<_>>()
-        .join(", ")
+pub fn policy_field(policy: &str, limits: &[LimitView]) -> String {
+    field(policy, limits, ["q=", "w="], |l| (l.quota, l.window_s))
 }
 
 /// `RateLimit`: `"anon";r=7;t=42`, one member per limit.
-pub fn ratelimit_field(limits: &[LimitView]) -> String {
-    limits
-        .iter()
-        .map(|l| format!("\"{}\";r={};t={}", l.name, l.remaining, l.reset_s))
-        .collect::<Vec<_>>()
-        .join(", ")
+pub fn ratelimit_field(policy: &str, limits: &[LimitView]) -> String {
+    field(policy, limits, ["r=", "t="], |l| (l.remaining, l.reset_s))
 }
 
 /// `Retry-After` in whole seconds (at least 1) for the longest wait among the limits
@@ -89,33 +118,34 @@ mod tests {
 
     #[test]
     fn one_limit_is_one_member_named_after_the_policy() {
-        let views = [LimitView::new(
-            member_name("anon", 0, 1),
-            60,
-            &outcome(10, 7, 41_001),
-        )];
-        assert_eq!(policy_field(&views), "\"anon\";q=10;w=60");
-        assert_eq!(ratelimit_field(&views), "\"anon\";r=7;t=42");
+        let views = [LimitView::new(60, &outcome(10, 7, 41_001))];
+        assert_eq!(policy_field("anon", &views), "\"anon\";q=10;w=60");
+        assert_eq!(ratelimit_field("anon", &views), "\"anon\";r=7;t=42");
     }
 
     #[test]
     fn several_limits_are_numbered_members() {
         let views = [
-            LimitView::new(member_name("user", 0, 2), 1, &outcome(10, 9, 1000)),
-            LimitView::new(
-                member_name("user", 1, 2),
-                3600,
-                &outcome(1000, 999, 3_600_000),
-            ),
+            LimitView::new(1, &outcome(10, 9, 1000)),
+            LimitView::new(3600, &outcome(1000, 999, 3_600_000)),
         ];
         assert_eq!(
-            policy_field(&views),
+            policy_field("user", &views),
             "\"user-1\";q=10;w=1, \"user-2\";q=1000;w=3600"
         );
         assert_eq!(
-            ratelimit_field(&views),
+            ratelimit_field("user", &views),
             "\"user-1\";r=9;t=1, \"user-2\";r=999;t=3600"
         );
+    }
+
+    #[test]
+    fn decimals_are_written_exactly() {
+        for n in [0, 7, 10, 99, 1_000_000_000_000, u64::MAX] {
+            let mut s = String::from("x");
+            push_u64(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
     }
 
     #[test]

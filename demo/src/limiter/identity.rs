@@ -79,18 +79,31 @@ fn parse_node(raw: &str) -> Option<IpAddr> {
     host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
-/// The part of an address that identifies one client: an IPv4 address, or the /64
+/// The id of a client without an API key, `ip:<address>`: an IPv4 address, or the /64
 /// network of an IPv6 address (one host usually holds a whole /64, so limiting single
 /// IPv6 addresses would let it rotate through billions of them).
 pub fn client_id(ip: IpAddr) -> String {
+    // IPv4 by hand: the Display of Ipv4Addr goes through the formatting machinery,
+    // and this runs on every anonymous request.
+    let v4 = |v4: std::net::Ipv4Addr| {
+        let mut id = String::with_capacity(18);
+        id.push_str("ip:");
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                id.push('.');
+            }
+            super::headers::push_u64(&mut id, u64::from(octet));
+        }
+        id
+    };
     match ip {
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(a) => v4(a),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
+            Some(a) => v4(a),
             None => {
                 let s = v6.segments();
                 let net = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-                format!("{net}/64")
+                format!("ip:{net}/64")
             }
         },
     }
@@ -174,12 +187,16 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_identified_by_their_64_network() {
-        assert_eq!(client_id(ip("192.0.2.1")), "192.0.2.1");
-        assert_eq!(client_id(ip("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(client_id(ip("192.0.2.1")), "ip:192.0.2.1");
+        assert_eq!(client_id(ip("0.10.255.100")), "ip:0.10.255.100");
+        assert_eq!(
+            client_id(ip("2001:db8:1:2:aaaa::1")),
+            "ip:2001:db8:1:2::/64"
+        );
         assert_eq!(
             client_id(ip("2001:db8:1:2:aaaa::1")),
             client_id(ip("2001:db8:1:2:bbbb::9"))
         );
-        assert_eq!(client_id(ip("::ffff:192.0.2.1")), "192.0.2.1");
+        assert_eq!(client_id(ip("::ffff:192.0.2.1")), "ip:192.0.2.1");
     }
 }

@@ -175,7 +175,7 @@ impl RateLimiter {
         let ip = identity::client_ip(peer.ip(), headers, &self.trusted);
         Some(Client {
             tier: ANONYMOUS.to_string(),
-            id: format!("ip:{}", identity::client_id(ip)),
+            id: identity::client_id(ip),
         })
     }
 
@@ -301,23 +301,16 @@ pub async fn limit(
         .outcomes
         .iter()
         .zip(&plan.limits)
-        .enumerate()
-        .map(|(i, (o, &(_, window_s)))| {
-            LimitView::new(
-                headers::member_name(&plan.policy, i, plan.limits.len()),
-                window_s,
-                o,
-            )
-        })
+        .map(|(o, &(_, window_s))| LimitView::new(window_s, o))
         .collect();
     let fields = [
         (
             HeaderName::from_static("ratelimit-policy"),
-            header(&headers::policy_field(&views)),
+            header(&headers::policy_field(&plan.policy, &views)),
         ),
         (
             HeaderName::from_static("ratelimit"),
-            header(&headers::ratelimit_field(&views)),
+            header(&headers::ratelimit_field(&plan.policy, &views)),
         ),
     ];
 

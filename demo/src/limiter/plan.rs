@@ -24,17 +24,16 @@ impl Plan {
     /// the hash tag keeps one client's limits in one Redis Cluster slot, as MCHECK
     /// needs, and the length is bounded because `policy` and `id` are.
     pub fn new(policy: &Policy, id: &str, factor: f64) -> Plan {
-        let base = format!("rl:{{{}:{}}}", policy.name, id);
+        let mut base = String::with_capacity(8 + policy.name.len() + id.len());
+        for part in ["rl:{", &policy.name, ":", id, "}"] {
+            base.push_str(part);
+        }
         let n = policy.limits.len();
-        let keys = (0..n)
-            .map(|i| {
-                if n == 1 {
-                    base.clone()
-                } else {
-                    format!("{base}:{i}")
-                }
-            })
-            .collect();
+        let keys = if n == 1 {
+            vec![base]
+        } else {
+            (0..n).map(|i| format!("{base}:{i}")).collect()
+        };
         let limits = policy
             .limits
             .iter()
