@@ -141,6 +141,18 @@ fn keys_are_declared_to_redis() {
         .query(&mut c)
         .unwrap();
     assert_eq!(keys, ["k1", "k2", "k3"]);
+    // Redis 7+ also shows the key spec: numlimits at 1, then every third argument.
+    if s.version() >= (7, 0) {
+        let info: Value = redis::cmd("COMMAND")
+            .arg("INFO")
+            .arg("RATELIMIT.MCHECK")
+            .query(&mut c)
+            .unwrap();
+        let text = format!("{info:?}");
+        for needle in ["movablekeys", "keynum", "keystep"] {
+            assert!(text.contains(needle), "no {needle} in {text}");
+        }
+    }
 
     // ACL key patterns apply to every key of the call.
     let mut app = s.user("app", &["~app:*", "+@all"]);
