@@ -309,15 +309,17 @@ pub fn parse_check<'a>(args: &[&'a [u8]]) -> Result<Request<'a>, ArgError> {
 /// Largest `numlimits` of `RATELIMIT.MCHECK`.
 pub const MAX_LIMITS: usize = 64;
 
-/// A parsed `RATELIMIT.MCHECK` request: several (key, limit) pairs and shared options.
+/// A parsed `RATELIMIT.MCHECK` request: one limit per key, and shared options. The
+/// keys are not copied out: limit i belongs to the key at argv[2 + 3i]
+/// (`mcheck_key_positions`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MultiRequest<'a> {
-    pub limits: Vec<(&'a [u8], Limit)>,
+pub struct MultiRequest {
+    pub limits: Vec<Limit>,
     pub options: Options,
 }
 
 /// Parses `numlimits key limit window [key limit window ...] [options]`.
-pub fn parse_mcheck<'a>(args: &[&'a [u8]]) -> Result<MultiRequest<'a>, ArgError> {
+pub fn parse_mcheck(args: &[&[u8]]) -> Result<MultiRequest, ArgError> {
     // At least numlimits and one triple, as the arity Redis 7 checks for us says;
     // servers without key specs (6.2) leave the check to us.
     let [numlimits, rest @ ..] = args else {
@@ -349,7 +351,7 @@ pub fn parse_mcheck<'a>(args: &[&'a [u8]]) -> Result<MultiRequest<'a>, ArgError>
     let (options, ms) = raw.check()?;
     let limits = triples
         .chunks_exact(3)
-        .map(|t| Ok((t[0], parse_limit(t[1], t[2], &options, ms)?)))
+        .map(|t| parse_limit(t[1], t[2], &options, ms))
         .collect::<Result<Vec<_>, ArgError>>()?;
     Ok(MultiRequest { limits, options })
 }
@@ -520,7 +522,7 @@ mod tests {
         }
     }
 
-    fn mcheck(line: &str) -> Result<MultiRequest<'_>, ArgError> {
+    fn mcheck(line: &str) -> Result<MultiRequest, ArgError> {
         let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
         parse_mcheck(Box::leak(args.into_boxed_slice()))
     }
@@ -529,8 +531,8 @@ mod tests {
     fn mcheck_parses_triples_then_options() {
         let r = mcheck("2 a 2 60 b 3 3600 COST 1").unwrap();
         assert_eq!(r.limits.len(), 2);
-        assert_eq!(r.limits[0].0, b"a");
-        assert_eq!(r.limits[1].1.window_ms, 3_600_000);
+        assert_eq!(r.limits[0].limit, 2);
+        assert_eq!(r.limits[1].window_ms, 3_600_000);
         assert_eq!(r.options.cost, 1);
     }
 

@@ -474,22 +474,20 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) {
     if keys_position_request(ctx) {
         return declare_mcheck_keys(ctx, argv);
     }
-    let parsed = with_args(argv.get(1..).unwrap_or(&[]), |args| {
-        args::parse_mcheck(args).map(|r| {
-            let limits: Vec<args::Limit> = r.limits.iter().map(|&(_, l)| l).collect();
-            (limits, r.options)
-        })
-    });
-    let (limits, options) = match parsed {
+    let parsed = with_args(argv.get(1..).unwrap_or(&[]), args::parse_mcheck);
+    let args::MultiRequest { limits, options } = match parsed {
         Ok(p) => p,
         Err(e) => {
             stats::error(command);
             return reply_arg_error(ctx, e);
         }
     };
-    // parse_mcheck checked that argv holds numlimits triples after argv[1].
-    let names: Vec<RString> = (0..limits.len()).map(|i| argv[2 + 3 * i]).collect();
-    let keys: Vec<Key> = names.iter().map(|&n| Key::open(ctx, n, true)).collect();
+    // parse_mcheck checked that argv holds numlimits triples after argv[1]: limit i
+    // belongs to the key at argv[2 + 3i].
+    let name = |i: usize| argv[2 + 3 * i];
+    let keys: Vec<Key> = (0..limits.len())
+        .map(|i| Key::open(ctx, name(i), true))
+        .collect();
     let Ok(stored) = keys.iter().map(load).collect::<Result<Vec<_>, ()>>() else {
         stats::error(command);
         return reply_error(ctx, WRONGTYPE);
@@ -504,9 +502,9 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) {
             return reply_refusal(ctx, refusal);
         }
     };
-    for ((key, &name), update) in keys.iter().zip(&names).zip(&joint.updates) {
+    for (i, (key, update)) in keys.iter().zip(&joint.updates).enumerate() {
         if let Some(update) = update {
-            if !store(ctx, key, name, update) {
+            if !store(ctx, key, name(i), update) {
                 stats::error(command);
                 return reply_error(ctx, WRITE_FAILED);
             }

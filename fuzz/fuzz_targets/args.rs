@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(r) = args::parse_mcheck(&argv) {
         assert!(!r.limits.is_empty() && r.limits.len() <= args::MAX_LIMITS);
-        for (_, l) in &r.limits {
+        for l in &r.limits {
             check_limit(*l, r.options.algorithm);
         }
         check_options(&r.options);

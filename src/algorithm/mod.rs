@@ -201,28 +201,29 @@ pub fn decide_all(
     options: &Options,
     now: Now,
 ) -> Result<Joint, Refusal> {
-    let decisions = stored
-        .iter()
-        .zip(limits)
-        .map(|(&s, &l)| decide(s, l, options, now))
-        .collect::<Result<Vec<_>, _>>()?;
-    if decisions.iter().all(|d| d.outcome.allowed) {
-        let (outcomes, updates) = decisions.into_iter().map(|d| (d.outcome, d.update)).unzip();
+    let mut outcomes = Vec::with_capacity(limits.len());
+    let mut updates = Vec::with_capacity(limits.len());
+    for (&s, &l) in stored.iter().zip(limits) {
+        let d = decide(s, l, options, now)?;
+        outcomes.push(d.outcome);
+        updates.push(d.update);
+    }
+    if outcomes.iter().all(|o| o.allowed) {
         return Ok(Joint {
             allowed: true,
             outcomes,
             updates,
         });
     }
-    let outcomes = stored
-        .iter()
-        .zip(limits)
-        .map(|(&s, &l)| peek(s, l, options, now))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Denied: nothing is stored, and each limit reports what PEEK would.
+    for ((o, &s), &l) in outcomes.iter_mut().zip(stored).zip(limits) {
+        *o = peek(s, l, options, now)?;
+    }
+    updates.iter_mut().for_each(|u| *u = None);
     Ok(Joint {
         allowed: false,
-        updates: vec![None; outcomes.len()],
         outcomes,
+        updates,
     })
 }
 
