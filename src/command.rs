@@ -390,7 +390,7 @@ fn one_key(ctx: Ctx, argv: &[RString], command: Command, parse: Parser) -> Optio
     let name = argv[1];
     let key = Key::open(ctx, name, write);
     let Ok(stored) = load(&key) else {
-        stats::error(command);
+        stats::refused(command, options.algorithm);
         reply_error(ctx, WRONGTYPE);
         return None;
     };
@@ -402,14 +402,14 @@ fn one_key(ctx: Ctx, argv: &[RString], command: Command, parse: Parser) -> Optio
     let (outcome, update) = match decided {
         Ok(d) => d,
         Err(refusal) => {
-            stats::error(command);
+            stats::refused(command, options.algorithm);
             reply_refusal(ctx, refusal);
             return None;
         }
     };
     if let Some(update) = &update {
         if !store(ctx, &key, name, update) {
-            stats::error(command);
+            stats::refused(command, options.algorithm);
             reply_error(ctx, WRITE_FAILED);
             return None;
         }
@@ -489,7 +489,7 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) {
         .map(|i| Key::open(ctx, name(i), true))
         .collect();
     let Ok(stored) = keys.iter().map(load).collect::<Result<Vec<_>, ()>>() else {
-        stats::error(command);
+        stats::refused(command, options.algorithm);
         return reply_error(ctx, WRONGTYPE);
     };
     let decided = algorithm::decide_all(&stored, &limits, &options, now());
@@ -498,14 +498,14 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) {
     let joint = match decided {
         Ok(j) => j,
         Err(refusal) => {
-            stats::error(command);
+            stats::refused(command, options.algorithm);
             return reply_refusal(ctx, refusal);
         }
     };
     for (i, (key, update)) in keys.iter().zip(&joint.updates).enumerate() {
         if let Some(update) = update {
             if !store(ctx, key, name(i), update) {
-                stats::error(command);
+                stats::refused(command, options.algorithm);
                 return reply_error(ctx, WRITE_FAILED);
             }
         }

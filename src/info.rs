@@ -33,7 +33,7 @@ pub extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_i
         }
         for algorithm in Algorithm::ALL {
             let s = stats::by_algorithm(algorithm);
-            add_counts(ctx, algorithm.name(), Snapshot { errors: 0, ..s });
+            add_counts(ctx, algorithm.name(), s);
         }
     });
 }

@@ -90,9 +90,19 @@ pub fn decided(command: Command, algorithm: Algorithm, allowed: bool) {
     }
 }
 
-/// A call answered with an error (bad arguments, wrong type, caught panic).
+/// A call answered with an error before its algorithm was known (bad arguments, or a
+/// caught panic).
 pub fn error(command: Command) {
     let counts = &BY_COMMAND[command.index()];
+    counts.0[0].fetch_add(1, Relaxed);
+    counts.0[3].fetch_add(1, Relaxed);
+}
+
+/// A call with valid arguments answered with an error (a key of another type or
+/// another algorithm's state): counted for its command and its algorithm.
+pub fn refused(command: Command, algorithm: Algorithm) {
+    error(command);
+    let counts = &BY_ALGORITHM[algorithm_index(algorithm)];
     counts.0[0].fetch_add(1, Relaxed);
     counts.0[3].fetch_add(1, Relaxed);
 }
@@ -115,11 +125,13 @@ mod tests {
         decided(Command::Throttle, Algorithm::Log, true);
         decided(Command::Throttle, Algorithm::Log, false);
         error(Command::Throttle);
+        refused(Command::Throttle, Algorithm::Log);
         let after = (by_command(Command::Throttle), by_algorithm(Algorithm::Log));
-        assert_eq!(after.0.calls - before.0.calls, 3);
+        assert_eq!(after.0.calls - before.0.calls, 4);
         assert_eq!(after.0.allowed - before.0.allowed, 1);
         assert_eq!(after.0.denied - before.0.denied, 1);
-        assert_eq!(after.0.errors - before.0.errors, 1);
-        assert_eq!(after.1.calls - before.1.calls, 2);
+        assert_eq!(after.0.errors - before.0.errors, 2);
+        assert_eq!(after.1.calls - before.1.calls, 3);
+        assert_eq!(after.1.errors - before.1.errors, 1);
     }
 }

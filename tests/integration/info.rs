@@ -31,6 +31,7 @@ fn counters_move_as_calls_are_made() {
         "sliding_denied",
         "gcra_calls",
         "gcra_allowed",
+        "gcra_errors",
         "log_calls",
     ];
     for f in fields {
@@ -47,11 +48,13 @@ fn counters_move_as_calls_are_made() {
     run(&mut c, &words("RATELIMIT.MCHECK 2 m1 1 60 m2 1 60")).unwrap();
     error(&mut c, "RATELIMIT.MCHECK 3 m1 1 60");
     five(&mut c, "CL.THROTTLE t 4 1 60");
+    // Valid arguments on a key that cannot be used: an error of the algorithm too.
+    error(&mut c, "RATELIMIT.CHECK s 1 60 ALGORITHM GCRA");
     let want = [
-        ("check_calls", 6),
+        ("check_calls", 7),
         ("check_allowed", 3),
         ("check_denied", 2),
-        ("check_errors", 1),
+        ("check_errors", 2),
         ("peek_calls", 1),
         ("mcheck_calls", 3),
         ("mcheck_allowed", 1),
@@ -64,8 +67,10 @@ fn counters_move_as_calls_are_made() {
         ("sliding_calls", 2),
         ("sliding_allowed", 1),
         ("sliding_denied", 1),
-        ("gcra_calls", 1),
+        ("gcra_calls", 2),
         ("gcra_allowed", 1),
+        ("gcra_errors", 1),
+        ("fixed_errors", 0),
         ("log_calls", 1),
     ];
     for (f, n) in want {
