@@ -12,47 +12,31 @@ use crate::stats::Command;
 type Handler =
     extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
 
-extern "C" fn check(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    guarded(ctx, argv, argc, Command::Check, command::check)
+/// A command's C entry point: the body behind the panic guard, counted as `$command`.
+macro_rules! entry_point {
+    ($(#[$attr:meta])* $name:ident, $command:expr, $body:path) => {
+        $(#[$attr])*
+        extern "C" fn $name(
+            ctx: *mut raw::RedisModuleCtx,
+            argv: *mut *mut raw::RedisModuleString,
+            argc: c_int,
+        ) -> c_int {
+            guarded(ctx, argv, argc, $command, $body)
+        }
+    };
 }
 
-extern "C" fn peek(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    guarded(ctx, argv, argc, Command::Peek, command::check)
-}
-
-extern "C" fn mcheck(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    guarded(ctx, argv, argc, Command::MCheck, command::mcheck)
-}
-
-extern "C" fn throttle(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    guarded(ctx, argv, argc, Command::Throttle, command::throttle)
-}
-
-#[cfg(feature = "crash-test")]
-extern "C" fn crash_test(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    // Counted under PEEK: the crash test has no counters of its own.
-    guarded(ctx, argv, argc, Command::Peek, command::crash_test)
-}
+entry_point!(check, Command::Check, command::check);
+entry_point!(peek, Command::Peek, command::check);
+entry_point!(mcheck, Command::MCheck, command::mcheck);
+entry_point!(throttle, Command::Throttle, command::throttle);
+// Counted under PEEK: the crash test has no counters of its own.
+entry_point!(
+    #[cfg(feature = "crash-test")]
+    crash_test,
+    Command::Peek,
+    command::crash_test
+);
 
 /// How a command's keys are declared to Redis.
 #[derive(Clone, Copy)]

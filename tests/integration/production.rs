@@ -167,7 +167,7 @@ fn acl_key_patterns_apply_and_read_only_users_may_peek() {
 
 #[test]
 fn over_maxmemory_check_is_refused_and_peek_still_answers() {
-    let s = Server::start();
+    let s = Server::start_cell_compat(&[]);
     let mut c = s.client();
     five(&mut c, "RATELIMIT.CHECK existing 10 60");
     redis::cmd("CONFIG")
@@ -178,8 +178,15 @@ fn over_maxmemory_check_is_refused_and_peek_still_answers() {
         .arg(&["SET", "maxmemory", "1"])
         .query::<()>(&mut c)
         .unwrap();
-    let e = error(&mut c, "RATELIMIT.CHECK new 10 60");
-    assert!(e.starts_with("OOM"), "{e}");
+    // Every writing command is deny-oom, MCHECK and CL.THROTTLE included.
+    for line in [
+        "RATELIMIT.CHECK new 10 60",
+        "RATELIMIT.MCHECK 2 new 10 60 other 5 60",
+        "CL.THROTTLE new 4 1 60",
+    ] {
+        let e = error(&mut c, line);
+        assert!(e.starts_with("OOM"), "{line}: {e}");
+    }
     assert_eq!(
         five(&mut c, "RATELIMIT.PEEK existing 10 60")[..3],
         [1, 10, 9]
