@@ -34,11 +34,15 @@ lint:
 unit:
 	cargo test --lib
 
-# The same suite against each supported server: Redis 7.0 (Debian), 6.2 and Valkey 9.
+# The same suite against each supported server: Redis 7.0 (Debian), 6.2 and Valkey 9,
+# once as loaded by default and once with FIXED and GCRA state in the compact form.
 integration: build
 	@set -e; for server in $$(scripts/servers.sh); do \
-	  echo "== integration tests on $$($$server --version | cut -d' ' -f1-3)"; \
-	  REDIS_SERVER=$$server RATELIMIT_MODULE=$(MODULE) cargo test --test integration; \
+	  for load in "" "COMPACT-STATE yes"; do \
+	    echo "== integration tests on $$($$server --version | cut -d' ' -f1-3) $${load:+(module loaded with $$load)}"; \
+	    REDIS_SERVER=$$server RATELIMIT_MODULE=$(MODULE) RATELIMIT_LOAD_ARGS="$$load" \
+	      cargo test --test integration; \
+	  done; \
 	done
 
 # The panic guard, against a debug build with a command that panics on purpose.

@@ -31,6 +31,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "target/release/libredis_ratelimit.so"
 DEMO = ROOT / "target/release/ratelimit-demo"
+# The server binary; --server picks another (for example Redis 6.2 or Valkey).
+SERVER = "redis-server"
 FAR_FUTURE_MS = str(int(time.time() * 1000) + 10 * 365 * 86400 * 1000)
 
 # The fixed window web teams write by hand: INCR, then EXPIRE on the first hit.
@@ -51,14 +53,14 @@ def free_port():
 class Server:
     """A redis-server of the benchmark's own, with the module (and CL.THROTTLE)."""
 
-    def __init__(self, extra=(), cpu=None):
+    def __init__(self, extra=(), cpu=None, load=()):
         self.dir = tempfile.TemporaryDirectory()
         self.port = free_port()
         self.proc = subprocess.Popen(
-            pinned(cpu) + ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            pinned(cpu) + [SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir.name,
              "--repl-diskless-sync-delay", "0", *extra,
-             "--loadmodule", str(MODULE), "CELL-COMPAT", "yes"],
+             "--loadmodule", str(MODULE), "CELL-COMPAT", "yes", *load],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.client = redis.Redis(port=self.port, decode_responses=True)
         deadline = time.monotonic() + 10
@@ -116,7 +118,16 @@ def speed_specs(sha):
          ["RATELIMIT.MCHECK", "2", "{k}:a", "100", "60", "{k}:b", "1000", "3600"],
          "ratelimit.mcheck"),
         ("CL.THROTTLE (GCRA)", ["CL.THROTTLE", "{k}", "99", "100", "60"], "cl.throttle"),
+        (COMPACT_FIXED, ["RATELIMIT.CHECK", "{k}", "100", "60"], "ratelimit.check"),
+        (COMPACT_GCRA, ["RATELIMIT.CHECK", "{k}", "100", "60", "ALGORITHM", "GCRA"],
+         "ratelimit.check"),
     ]
+
+
+# Rows measured on a second server, whose module was loaded with COMPACT-STATE yes.
+COMPACT = ["COMPACT-STATE", "yes"]
+COMPACT_FIXED = "CHECK FIXED, COMPACT-STATE yes"
+COMPACT_GCRA = "CHECK GCRA, COMPACT-STATE yes"
 
 
 def run_benchmark(port, args, requests, pipeline, random_keys):
@@ -147,8 +158,8 @@ def run_multi(server, prefix, requests, random_keys):
     pipe.execute()
 
 
-def speed(server, rounds, requests):
-    sha = server.client.script_load(LUA_FIXED)
+def speed(main, compact, rounds, requests):
+    sha = main.client.script_load(LUA_FIXED)
     specs = speed_specs(sha)
     modes = [(16, True, "random keys, -P 16"), (1, True, "random keys, no pipelining"),
              (16, False, "one hot key, -P 16")]
@@ -158,6 +169,7 @@ def speed(server, rounds, requests):
         for pipeline, random_keys, mode in modes:
             base = None
             for label, args, counted in specs:
+                server = compact if label in (COMPACT_FIXED, COMPACT_GCRA) else main
                 server.client.flushall()
                 server.client.config_resetstat()
                 prefix = re.sub(r"\W+", "_", label) + ":"
@@ -201,7 +213,8 @@ def speed(server, rounds, requests):
           "its server time.\n")
     lua = results[modes[0][2]]["Lua fixed window (EVALSHA)"]
     print("Speed-up over the Lua fixed window (server time, random keys, -P 16):\n")
-    for label in ["CHECK FIXED", "CHECK SLIDING", "CHECK GCRA", "CHECK LOG"]:
+    for label in ["CHECK FIXED", "CHECK SLIDING", "CHECK GCRA", "CHECK LOG",
+                  COMPACT_FIXED, COMPACT_GCRA]:
         rows = results[modes[0][2]][label]
         gains = [l[2] / c[2] for l, c in zip(lua, rows)]
         print(f"- {label}: {median(gains):.2f}x faster")
@@ -211,7 +224,9 @@ def speed(server, rounds, requests):
 # --- 2. bytes per key --------------------------------------------------------------
 
 def per_key(server, body, n):
-    server.client.flushall()
+    # SYNC: Valkey frees a flushed keyspace in the background by default, which would
+    # land in the middle of the measurement.
+    server.client.execute_command("FLUSHALL", "SYNC")
     before = server.client.info("memory")["used_memory"]
     server.client.eval(
         f"for i = 1, {n} do local k = 'rl:bench:' .. string.format('%09d', i) {body} end "
@@ -220,7 +235,7 @@ def per_key(server, body, n):
     return (after - before) / n
 
 
-def memory(server, n):
+def memory(server, compact, n):
     def check(alg, calls=2, limit=10, cost=1):
         one = (f"redis.call('RATELIMIT.CHECK', k, {limit}, 60, 'ALGORITHM', '{alg}', "
                f"'COST', {cost}) ")
@@ -234,6 +249,9 @@ def memory(server, n):
     for alg in ["FIXED", "SLIDING", "GCRA", "LOG"]:
         b = per_key(server, check(alg), n)
         print(f"| RATELIMIT.CHECK {alg} | {b:.0f} | {b / base:.2f} |")
+    for alg in ["FIXED", "GCRA"]:
+        b = per_key(compact, check(alg), n)
+        print(f"| RATELIMIT.CHECK {alg}, COMPACT-STATE yes | {b:.0f} | {b / base:.2f} |")
     two = per_key(server, check("LOG"), n // 10)
     many = per_key(server, check("LOG", calls=1, limit=100, cost=42), n // 10)
     print(f"\nLOG: {(many - two) / 40:.1f} bytes per extra entry kept.\n")
@@ -388,30 +406,35 @@ def demo(rounds, seconds):
 
 
 def main():
+    global SERVER
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=5, help="each wrk run")
     parser.add_argument("--only", choices=["speed", "memory", "replication", "demo"])
+    parser.add_argument("--server", default="redis-server", help="redis-server binary to measure")
     args = parser.parse_args()
-    version = subprocess.run(["redis-server", "--version"], capture_output=True,
+    SERVER = args.server
+    version = subprocess.run([SERVER, "--version"], capture_output=True,
                              text=True).stdout.split(" sha=")[0]
     print(f"# redis-ratelimit benchmark\n\n{version}; {os.cpu_count()} CPUs; "
           f"{time.strftime('%Y-%m-%d')}; server and load generator pinned to separate "
           "CPUs for the server-side figures\n")
     if args.only in (None, "speed"):
-        server = Server(cpu=0)
+        servers = Server(cpu=0), Server(cpu=0, load=COMPACT)
         try:
-            speed(server, args.rounds, args.requests)
+            speed(*servers, args.rounds, args.requests)
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
     if args.only in (None, "memory"):
-        server = Server()
+        servers = Server(), Server(load=COMPACT)
         try:
-            memory(server, args.keys)
+            memory(*servers, args.keys)
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
     if args.only in (None, "replication"):
         replication()
     if args.only in (None, "demo"):

@@ -26,7 +26,11 @@ for target in "${targets[@]}"; do
   echo "== fuzz $target for ${seconds}s"
   mkdir -p "fuzz/corpus/$target"
   status=0
-  cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
+  # Hand-made seeds (fuzz/seeds/TARGET, committed) reach forms that random bytes
+  # rarely do; new finds go to the first directory, the uncommitted corpus.
+  seeds=()
+  if [ -d "fuzz/seeds/$target" ]; then seeds=("fuzz/seeds/$target"); fi
+  cargo +nightly fuzz run "$target" "fuzz/corpus/$target" "${seeds[@]}" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units)' "$log" || true
   if [ "$status" -ne 0 ]; then

@@ -32,7 +32,7 @@ echo "== integration tests under valgrind (Valkey, debug module with the crash t
 tests=0
 REDIS_SERVER=$wrapper RATELIMIT_MODULE=$module RATELIMIT_GRACEFUL_STOP=1 \
   cargo test --test integration -- --include-ignored --test-threads 2 \
-  check:: algorithms:: mcheck:: cell:: info:: crash:: stress:: \
+  check:: algorithms:: mcheck:: cell:: info:: crash:: stress:: compact:: \
   --skip algorithms::gcra_is_exact_far_above_a_thousand_per_second \
   --skip algorithms::log_frees_exactly_the_oldest_slot || tests=$?
 

@@ -11,7 +11,7 @@ use std::os::raw::{c_char, c_int, c_longlong};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::slice;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use redis_module::raw;
 
@@ -118,6 +118,12 @@ impl Key {
         Key { ptr }
     }
 
+    /// The key's type (`REDISMODULE_KEYTYPE_*`); the key must be open.
+    fn kind(&self) -> c_int {
+        // SAFETY: self.ptr is an open key.
+        unsafe { raw::RedisModule_KeyType.unwrap()(self.ptr) }
+    }
+
     /// The stored value: `Ok(None)` for a missing key, `Err` for another type.
     ///
     /// The slice stays valid until the key is written or closed.
@@ -125,8 +131,7 @@ impl Key {
         if self.ptr.is_null() {
             return Ok(None);
         }
-        // SAFETY: self.ptr is an open key.
-        let kind = unsafe { raw::RedisModule_KeyType.unwrap()(self.ptr) };
+        let kind = self.kind();
         if kind == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
             return Ok(None);
         }
@@ -188,6 +193,32 @@ impl Key {
                 raw::RedisModule_SetExpire.unwrap()(self.ptr, at.saturating_sub(now).max(1));
             }
         }
+    }
+}
+
+impl Key {
+    /// The key's absolute expiry (Unix ms), `None` if it has none. Redis 7.0 and later
+    /// give it as is; 6.2 only gives the time left, so the expiry is computed from the
+    /// clock read *after* it: a millisecond tick in between makes it later, never
+    /// earlier, and a later expiry only makes a compact state more conservative.
+    fn expiry(&self) -> Option<u64> {
+        if self.ptr.is_null() {
+            return None;
+        }
+        // SAFETY: the key is open.
+        let at = unsafe {
+            if let Some(get_abs) = raw::RedisModule_GetAbsExpire {
+                get_abs(self.ptr)
+            } else {
+                let left = raw::RedisModule_GetExpire.unwrap()(self.ptr);
+                if left < 0 {
+                    left
+                } else {
+                    raw::RedisModule_Milliseconds.unwrap()().saturating_add(left)
+                }
+            }
+        };
+        u64::try_from(at).ok()
     }
 }
 
@@ -360,12 +391,181 @@ fn store(ctx: Ctx, key: &Key, name: RString, update: &Update) -> bool {
     true
 }
 
-/// Loads and decodes the key's state, or says why it cannot be used.
-fn load(key: &Key) -> Result<Option<state::State<'_>>, ()> {
-    match key.value()? {
-        None => Ok(None),
-        Some(bytes) => state::decode(bytes).map(Some).map_err(|_| ()),
+/// `COMPACT-STATE yes`: FIXED and GCRA state is read and written through `GET` and
+/// `SET`. Set once at load.
+static COMPACT_STATE: AtomicBool = AtomicBool::new(false);
+
+/// Called from OnLoad with the `COMPACT-STATE` load argument.
+pub fn set_compact_state(on: bool) {
+    COMPACT_STATE.store(on, Ordering::Relaxed);
+}
+
+/// A reply from `RM_Call`, freed when dropped.
+struct CallReply {
+    ptr: *mut raw::RedisModuleCallReply,
+}
+
+impl CallReply {
+    /// The reply's bytes if it is a string, `None` for anything else (null, error).
+    fn string(&self) -> Option<&[u8]> {
+        if self.ptr.is_null() {
+            return None;
+        }
+        // SAFETY: ptr is a live reply; a string reply's pointer and length stay valid
+        // until the reply is freed, which borrowing `self` prevents.
+        unsafe {
+            if raw::RedisModule_CallReplyType.unwrap()(self.ptr)
+                != raw::REDISMODULE_REPLY_STRING as c_int
+            {
+                return None;
+            }
+            let mut len = 0usize;
+            let p = raw::RedisModule_CallReplyStringPtr.unwrap()(self.ptr, &mut len);
+            if p.is_null() || len == 0 {
+                return Some(&[]);
+            }
+            Some(slice::from_raw_parts(p.cast::<u8>(), len))
+        }
     }
+
+    /// True unless the call failed or replied with an error.
+    fn succeeded(&self) -> bool {
+        // SAFETY: ptr is a live reply.
+        !self.ptr.is_null()
+            && unsafe { raw::RedisModule_CallReplyType.unwrap()(self.ptr) }
+                != raw::REDISMODULE_REPLY_ERROR as c_int
+    }
+}
+
+impl Drop for CallReply {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            // SAFETY: the reply came from RM_Call and is freed exactly once.
+            unsafe { raw::RedisModule_FreeCallReply.unwrap()(self.ptr) };
+        }
+    }
+}
+
+/// One key as a command reads and writes it.
+enum Slot {
+    /// Opened through the key API: read by DMA, written in place, the effect
+    /// replicated as `SET`. The fast path.
+    Direct(Key),
+    /// Compact state: read through `GET` and written through `SET`, the only paths on
+    /// which Redis keeps an integer value int-encoded (DMA turns it into a raw string
+    /// even to read it). `value` is `None` for a missing key.
+    Called {
+        value: Option<CallReply>,
+        expiry: Option<u64>,
+    },
+}
+
+impl Slot {
+    /// Opens `name` for an `algorithm` call. `Err` when the key holds another type.
+    fn open(ctx: Ctx, name: RString, write: bool, algorithm: Algorithm) -> Result<Slot, ()> {
+        let compact = matches!(algorithm, Algorithm::Fixed | Algorithm::Gcra)
+            && COMPACT_STATE.load(Ordering::Relaxed);
+        let key = Key::open(ctx, name, write && !compact);
+        if !compact {
+            return Ok(Slot::Direct(key));
+        }
+        if key.ptr.is_null() || key.kind() == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+            return Ok(Slot::Called {
+                value: None,
+                expiry: None,
+            });
+        }
+        if key.kind() != raw::REDISMODULE_KEYTYPE_STRING as c_int {
+            return Err(());
+        }
+        let expiry = key.expiry();
+        // RM_Call must not run on a key the module holds open.
+        drop(key);
+        // SAFETY: the format "s" matches the one module string that follows it.
+        let reply = CallReply {
+            ptr: unsafe {
+                raw::RedisModule_Call.unwrap()(ctx, c"GET".as_ptr(), c"s".as_ptr(), name)
+            },
+        };
+        if reply.string().is_none() {
+            return Err(());
+        }
+        Ok(Slot::Called {
+            value: Some(reply),
+            expiry,
+        })
+    }
+
+    /// The decoded state: `Ok(None)` for a missing key, `Err` for a value that is not
+    /// this module's state.
+    fn state(&self) -> Result<Option<state::State<'_>>, ()> {
+        let decoded = match self {
+            Slot::Direct(key) => match key.value()? {
+                None => return Ok(None),
+                Some(bytes) => state::decode_with(bytes, || key.expiry()),
+            },
+            Slot::Called { value: None, .. } => return Ok(None),
+            Slot::Called {
+                value: Some(reply),
+                expiry,
+            } => state::decode_with(reply.string().unwrap_or(&[]), || *expiry),
+        };
+        decoded.map(Some).map_err(|_| ())
+    }
+
+    /// Stores an allowed call's update. False if Redis refused the write.
+    fn store(&self, ctx: Ctx, name: RString, update: &Update) -> bool {
+        match self {
+            Slot::Direct(key) => store(ctx, key, name, update),
+            Slot::Called { .. } => store_compact(ctx, name, update),
+        }
+    }
+}
+
+/// Stores an update through `SET key value PXAT ms`, run as a command so that Redis
+/// encodes an integer value as an integer, and replicated as it ran (the `!` flag).
+/// States without a compact form are written in the binary form, the same way.
+fn store_compact(ctx: Ctx, name: RString, update: &Update) -> bool {
+    let bytes = update.value.as_bytes();
+    let at = ll(update.expire_at_ms);
+    let pxat = PXAT.load(Ordering::Relaxed);
+    // SAFETY: reading the function pointer the API filled in at load.
+    let call = unsafe { raw::RedisModule_Call.unwrap() };
+    // SAFETY: each format matches the arguments that follow it; PXAT is a live module
+    // string created at load (checked non-null), name is the command's argument.
+    let reply = CallReply {
+        ptr: unsafe {
+            match state::compact(bytes, update.expire_at_ms) {
+                _ if pxat.is_null() => ptr::null_mut(),
+                Some(v) => call(ctx, c"SET".as_ptr(), c"!slsl".as_ptr(), name, v, pxat, at),
+                None => call(
+                    ctx,
+                    c"SET".as_ptr(),
+                    c"!sbsl".as_ptr(),
+                    name,
+                    bytes.as_ptr().cast::<c_char>(),
+                    bytes.len(),
+                    pxat,
+                    at,
+                ),
+            }
+        },
+    };
+    if !reply.succeeded() {
+        return false;
+    }
+    // SET has signalled the key and sent its own `set` event; the `ratelimit` event is
+    // sent in both modes, so that subscribers need not know how state is stored.
+    // SAFETY: API call on the command's context with a static C string.
+    unsafe {
+        raw::RedisModule_NotifyKeyspaceEvent.unwrap()(
+            ctx,
+            raw::REDISMODULE_NOTIFY_STRING as c_int,
+            c"ratelimit".as_ptr(),
+            name,
+        );
+    }
+    true
 }
 
 /// How a single-key command reads its arguments.
@@ -388,8 +588,12 @@ fn one_key(ctx: Ctx, argv: &[RString], command: Command, parse: Parser) -> Optio
         }
     };
     let name = argv[1];
-    let key = Key::open(ctx, name, write);
-    let Ok(stored) = load(&key) else {
+    let Ok(slot) = Slot::open(ctx, name, write, options.algorithm) else {
+        stats::refused(command, options.algorithm);
+        reply_error(ctx, WRONGTYPE);
+        return None;
+    };
+    let Ok(stored) = slot.state() else {
         stats::refused(command, options.algorithm);
         reply_error(ctx, WRONGTYPE);
         return None;
@@ -408,7 +612,7 @@ fn one_key(ctx: Ctx, argv: &[RString], command: Command, parse: Parser) -> Optio
         }
     };
     if let Some(update) = &update {
-        if !store(ctx, &key, name, update) {
+        if !slot.store(ctx, name, update) {
             stats::refused(command, options.algorithm);
             reply_error(ctx, WRITE_FAILED);
             return None;
@@ -485,10 +689,14 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) {
     // parse_mcheck checked that argv holds numlimits triples after argv[1]: limit i
     // belongs to the key at argv[2 + 3i].
     let name = |i: usize| argv[2 + 3 * i];
-    let keys: Vec<Key> = (0..limits.len())
-        .map(|i| Key::open(ctx, name(i), true))
-        .collect();
-    let Ok(stored) = keys.iter().map(load).collect::<Result<Vec<_>, ()>>() else {
+    let Ok(keys) = (0..limits.len())
+        .map(|i| Slot::open(ctx, name(i), true, options.algorithm))
+        .collect::<Result<Vec<Slot>, ()>>()
+    else {
+        stats::refused(command, options.algorithm);
+        return reply_error(ctx, WRONGTYPE);
+    };
+    let Ok(stored) = keys.iter().map(Slot::state).collect::<Result<Vec<_>, ()>>() else {
         stats::refused(command, options.algorithm);
         return reply_error(ctx, WRONGTYPE);
     };
@@ -504,7 +712,7 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) {
     };
     for (i, (key, update)) in keys.iter().zip(&joint.updates).enumerate() {
         if let Some(update) = update {
-            if !store(ctx, key, name(i), update) {
+            if !key.store(ctx, name(i), update) {
                 stats::refused(command, options.algorithm);
                 return reply_error(ctx, WRITE_FAILED);
             }

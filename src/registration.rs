@@ -202,6 +202,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         }
     };
     command::create_shared_strings();
+    command::set_compact_state(options.compact_state);
     // SAFETY: API calls during OnLoad with its context.
     unsafe {
         if let Some(set_options) = raw::RedisModule_SetModuleOptions {

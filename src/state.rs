@@ -1,9 +1,10 @@
 //! Limiter state <-> the bytes stored in the key's string value.
 //!
 //! Layout: one tag byte, then fixed-width little-endian fields. The tag bytes
-//! (0xA1..=0xA4) are UTF-8 continuation bytes, so no valid UTF-8 text can ever be
-//! taken for limiter state: a key holding ordinary text gets `WRONGTYPE`, never a
-//! reinterpretation. Fields are 48-bit where that is enough (milliseconds until the
+//! (0xA1..=0xA4) are UTF-8 continuation bytes, so no valid UTF-8 text can be taken for
+//! binary limiter state: a key holding ordinary text gets `WRONGTYPE`, never a
+//! reinterpretation (the one exception is the compact form below: integers in a
+//! reserved range that no counter reaches). Fields are 48-bit where that is enough (milliseconds until the
 //! year 10889, counts up to 2.8e14, both far beyond the accepted bounds), which keeps
 //! FIXED at 13 bytes: a string that short fits the allocator's 16-byte class. SLIDING
 //! writes its two counts as varints so that it, too, fits there (14 bytes or fewer)
@@ -15,6 +16,23 @@
 //! | SLIDING   | 9-21  | tag, window start ms (u48), previous, current (LEB128 varints) |
 //! | GCRA      | 9     | tag, theoretical arrival time ns (u64)            |
 //! | LOG       | 1+6n  | tag, n request timestamps ms (u48), oldest first  |
+//!
+//! **Compact form** (load argument `COMPACT-STATE yes`): FIXED and GCRA state packed
+//! into one 64-bit integer, stored as its decimal text, which Redis keeps int-encoded:
+//! a 16-byte object and no allocation, where the binary form above costs a 16-byte
+//! object plus a 16-byte allocation. 64 bits cannot hold a 48-bit timestamp and a
+//! count, so the integer holds the state *relative to the key's expiry*, which the
+//! algorithms set to the moment the state is full again and which Redis keeps anyway:
+//!
+//! | bits   | FIXED                              | GCRA                              |
+//! |--------|------------------------------------|-----------------------------------|
+//! | 63..56 | tag 0xA1                           | tag 0xA3                          |
+//! | 55..0  | expiry - window start (ms, 32 bits), count (24 bits) | expiry * 10^6 - TAT (ns) |
+//!
+//! The tag's high bit makes every compact value a negative number below
+//! -6.7e18, which no counter reaches. A state that does not fit (a window over 49
+//! days, a count over 16,777,215) is written in the binary form instead, and both
+//! forms are read in either mode.
 //!
 //! Pure: no Redis types, so it is unit-tested and fuzzed without a server.
 
@@ -90,8 +108,22 @@ fn write_u48(out: &mut [u8], v: u64) {
     out[..6].copy_from_slice(&v.min(U48_MAX).to_le_bytes()[..6]);
 }
 
-/// Decodes stored bytes. Anything but an exact, well-formed state is `NotState`.
+/// Decodes stored bytes in the binary form only (a compact value needs its key's
+/// expiry: see `decode_with`). Anything but an exact, well-formed state is `NotState`.
 pub fn decode(bytes: &[u8]) -> Result<State<'_>, NotState> {
+    decode_with(bytes, || None)
+}
+
+/// Decodes stored bytes in either form. `expire_at_ms` gives the key's absolute expiry
+/// (Unix ms, `None` if it has none); it is asked for only when the value is in the
+/// compact form, so reading the binary form costs no extra lookup.
+pub fn decode_with(
+    bytes: &[u8],
+    expire_at_ms: impl FnOnce() -> Option<u64>,
+) -> Result<State<'_>, NotState> {
+    if bytes.first() == Some(&b'-') {
+        return decode_compact(parse_i64(bytes)?, expire_at_ms().ok_or(NotState)?);
+    }
     let (&tag, body) = bytes.split_first().ok_or(NotState)?;
     match (tag, body.len()) {
         (TAG_FIXED, 12) => Ok(State::Fixed {
@@ -200,6 +232,89 @@ pub fn encode_gcra(tat_ns: u64) -> Encoded {
     buf[0] = TAG_GCRA;
     buf[1..9].copy_from_slice(&tat_ns.to_le_bytes());
     Encoded { buf, len: 9 }
+}
+
+const COMPACT_TAG_SHIFT: u32 = 56;
+const COMPACT_PAYLOAD: u64 = (1 << COMPACT_TAG_SHIFT) - 1;
+const COMPACT_COUNT_BITS: u32 = 24;
+const COMPACT_COUNT_MAX: u64 = (1 << COMPACT_COUNT_BITS) - 1;
+const COMPACT_SPAN_MAX: u64 = (1 << 32) - 1;
+const NS_PER_MS: u64 = 1_000_000;
+
+/// The compact form of a binary FIXED or GCRA value that expires at `expire_at_ms`,
+/// or `None` when the state has no compact form (another algorithm, or values out of
+/// the compact ranges): such a state is stored in the binary form.
+pub fn compact(bytes: &[u8], expire_at_ms: u64) -> Option<i64> {
+    let (tag, payload) = match decode(bytes).ok()? {
+        State::Fixed { start_ms, count } => {
+            let span = expire_at_ms.checked_sub(start_ms)?;
+            if span > COMPACT_SPAN_MAX || count > COMPACT_COUNT_MAX {
+                return None;
+            }
+            (TAG_FIXED, (span << COMPACT_COUNT_BITS) | count)
+        }
+        State::Gcra { tat_ns } => {
+            let before = expire_at_ms.checked_mul(NS_PER_MS)?.checked_sub(tat_ns)?;
+            if before > COMPACT_PAYLOAD {
+                return None;
+            }
+            (TAG_GCRA, before)
+        }
+        State::Sliding { .. } | State::Log(_) => return None,
+    };
+    // Reinterpreting the bits: the tag's high bit makes the number negative.
+    Some(((u64::from(tag) << COMPACT_TAG_SHIFT) | payload) as i64)
+}
+
+fn decode_compact(value: i64, expire_at_ms: u64) -> Result<State<'static>, NotState> {
+    let bits = value as u64;
+    let payload = bits & COMPACT_PAYLOAD;
+    match (bits >> COMPACT_TAG_SHIFT) as u8 {
+        TAG_FIXED => Ok(State::Fixed {
+            // The binary form's 48 bits bound the start in both forms, so a state
+            // converts between them without loss.
+            start_ms: expire_at_ms
+                .checked_sub(payload >> COMPACT_COUNT_BITS)
+                .filter(|&start| start <= U48_MAX)
+                .ok_or(NotState)?,
+            count: payload & COMPACT_COUNT_MAX,
+        }),
+        TAG_GCRA => Ok(State::Gcra {
+            tat_ns: expire_at_ms
+                .checked_mul(NS_PER_MS)
+                .and_then(|ns| ns.checked_sub(payload))
+                .ok_or(NotState)?,
+        }),
+        _ => Err(NotState),
+    }
+}
+
+/// Parses the canonical decimal text of an `i64`, the only text Redis produces for an
+/// int-encoded string: no sign but `-`, no leading zeros, no `-0`.
+fn parse_i64(bytes: &[u8]) -> Result<i64, NotState> {
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => !negative,
+        [first, ..] => *first != b'0',
+    };
+    if !canonical || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(NotState);
+    }
+    let magnitude = digits
+        .iter()
+        .try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or(NotState)?;
+    if negative {
+        0i64.checked_sub_unsigned(magnitude).ok_or(NotState)
+    } else {
+        i64::try_from(magnitude).map_err(|_| NotState)
+    }
 }
 
 /// Length of a LOG value holding `n` entries.
@@ -318,6 +433,154 @@ mod tests {
         ];
         for f in foreign {
             assert_eq!(decode(f), Err(NotState), "{f:?}");
+        }
+    }
+
+    /// Stores `bytes` compactly and reads the text back, as Redis would hand it over.
+    fn via_compact(bytes: &[u8], expire_at_ms: u64) -> Option<State<'static>> {
+        let text = compact(bytes, expire_at_ms)?.to_string();
+        match decode_with(text.as_bytes(), || Some(expire_at_ms)) {
+            Ok(State::Fixed { start_ms, count }) => Some(State::Fixed { start_ms, count }),
+            Ok(State::Gcra { tat_ns }) => Some(State::Gcra { tat_ns }),
+            other => panic!("{text} decoded as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn compact_form_round_trips_relative_to_the_expiry() {
+        let fixed = encode_fixed(1_700_000_000_000, 7);
+        assert_eq!(
+            via_compact(fixed.as_bytes(), 1_700_000_060_000),
+            Some(State::Fixed {
+                start_ms: 1_700_000_000_000,
+                count: 7
+            })
+        );
+        let tat_ns = 1_700_000_000_123_456_789;
+        let gcra = encode_gcra(tat_ns);
+        assert_eq!(
+            via_compact(gcra.as_bytes(), tat_ns.div_ceil(NS_PER_MS)),
+            Some(State::Gcra { tat_ns })
+        );
+        // The bounds of the compact ranges are inclusive.
+        let widest = encode_fixed(1_000, COMPACT_COUNT_MAX);
+        assert_eq!(
+            via_compact(widest.as_bytes(), 1_000 + COMPACT_SPAN_MAX),
+            Some(State::Fixed {
+                start_ms: 1_000,
+                count: COMPACT_COUNT_MAX
+            })
+        );
+    }
+
+    #[test]
+    fn states_outside_the_compact_ranges_stay_binary() {
+        let many = encode_fixed(1_000, COMPACT_COUNT_MAX + 1);
+        assert_eq!(compact(many.as_bytes(), 61_000), None, "count over 24 bits");
+        let long = encode_fixed(1_000, 1);
+        assert_eq!(compact(long.as_bytes(), 1_001 + COMPACT_SPAN_MAX), None);
+        assert_eq!(
+            compact(long.as_bytes(), 999),
+            None,
+            "expiry before the start"
+        );
+        let late = encode_gcra(5 * NS_PER_MS + 1);
+        assert_eq!(compact(late.as_bytes(), 5), None, "expiry before the TAT");
+        assert_eq!(compact(encode_sliding(1, 2, 3).as_bytes(), 9), None);
+        let mut log = vec![0u8; log_len(1)];
+        encode_log_into(&mut log, std::iter::empty(), 1, 5);
+        assert_eq!(compact(&log, 10), None);
+    }
+
+    #[test]
+    fn compact_values_need_their_expiry_and_their_tag() {
+        let text = compact(encode_fixed(1_000, 3).as_bytes(), 2_000)
+            .unwrap()
+            .to_string();
+        assert!(text.starts_with("-"), "{text}");
+        // Without an expiry (the key was made persistent) the value means nothing.
+        assert_eq!(decode(text.as_bytes()), Err(NotState));
+        assert_eq!(decode_with(text.as_bytes(), || None), Err(NotState));
+        // Counters, and integers with any other tag, are not state.
+        for other in [
+            "-1",
+            "-42",
+            "7",
+            "0",
+            "-9223372036854775808",
+            "9223372036854775807",
+        ] {
+            assert_eq!(
+                decode_with(other.as_bytes(), || Some(2_000)),
+                Err(NotState),
+                "{other}"
+            );
+        }
+        // An expiry earlier than the span it must hold is not state either, nor one
+        // that puts the start beyond the binary form's 48 bits.
+        assert_eq!(decode_with(text.as_bytes(), || Some(999)), Err(NotState));
+        assert_eq!(
+            decode_with(text.as_bytes(), || Some(U48_MAX + 1_001)),
+            Err(NotState)
+        );
+        assert!(decode_with(text.as_bytes(), || Some(U48_MAX + 1_000)).is_ok());
+    }
+
+    #[test]
+    fn only_canonical_integer_text_is_parsed() {
+        for good in [
+            "0",
+            "-1",
+            "42",
+            "-9223372036854775808",
+            "9223372036854775807",
+        ] {
+            assert_eq!(parse_i64(good.as_bytes()), Ok(good.parse().unwrap()));
+        }
+        for bad in [
+            "",
+            "-",
+            "-0",
+            "007",
+            "-07",
+            "+7",
+            " 7",
+            "7 ",
+            "1e3",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "-99999999999999999999",
+        ] {
+            assert_eq!(parse_i64(bad.as_bytes()), Err(NotState), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every FIXED and GCRA state in the compact ranges survives the compact form,
+        /// whatever its expiry; every other one is refused rather than mangled.
+        #[test]
+        fn compact_form_is_lossless_or_refused(
+            start_ms in 0u64..=U48_MAX,
+            span in 0u64..=(COMPACT_SPAN_MAX + 10),
+            count in 0u64..=(COMPACT_COUNT_MAX + 10),
+            tat_ns in proptest::prelude::any::<u64>(),
+            ahead_ns in 0u64..=(COMPACT_PAYLOAD + 10),
+        ) {
+            let fixed = encode_fixed(start_ms, count);
+            let expire = start_ms + span;
+            match via_compact(fixed.as_bytes(), expire) {
+                Some(state) => proptest::prop_assert_eq!(state, State::Fixed { start_ms, count }),
+                None => proptest::prop_assert!(
+                    span > COMPACT_SPAN_MAX || count > COMPACT_COUNT_MAX
+                ),
+            }
+            let tat_ns = tat_ns % (u64::MAX / 2);
+            let expire = (tat_ns + ahead_ns).div_ceil(NS_PER_MS);
+            let gcra = encode_gcra(tat_ns);
+            match via_compact(gcra.as_bytes(), expire) {
+                Some(state) => proptest::prop_assert_eq!(state, State::Gcra { tat_ns }),
+                None => proptest::prop_assert!(expire * NS_PER_MS - tat_ns > COMPACT_PAYLOAD),
+            }
         }
     }
 

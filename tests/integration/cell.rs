@@ -95,6 +95,7 @@ fn a_mistyped_load_argument_fails_the_load() {
         &["CELL-COMPAT", "maybe"][..],
         &["CELL_COMPAT", "yes"],
         &["CELL-COMPAT"],
+        &["COMPACT-STATE", "on"],
     ] {
         let e = redis::cmd("MODULE")
             .arg("LOAD")

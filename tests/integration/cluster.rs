@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::server::{wait_until, Server};
+use crate::server::{compact_run, wait_until, Server};
 use crate::util::*;
 
 fn start_cluster() -> Vec<Server> {
@@ -185,8 +185,18 @@ fn cluster_redirects_routes_and_migrates_rate_limit_keys() {
             .unwrap();
     }
     let after = snapshot(&mut d, key.as_bytes());
+    // MIGRATE carries the time to live, not the absolute expiry, so the importing node
+    // may place it a millisecond or two later. The binary state holds its own absolute
+    // times and the next check restores the exact expiry; a compact state is relative
+    // to the expiry, so it keeps the later one, which only makes it stricter.
+    let kept = if compact_run() {
+        let earliest = if before.exact && after.exact { 0 } else { -5 };
+        (earliest..=5).contains(&(after.at - before.at))
+    } else {
+        after.same_expiry(&before)
+    };
     assert!(
-        after.value.is_some() && after.same_expiry(&before),
+        after.value.is_some() && kept,
         "expiry intact: {before:?} -> {after:?}"
     );
 }

@@ -7,6 +7,7 @@ mod algorithms;
 mod cell;
 mod check;
 mod cluster;
+mod compact;
 mod crash;
 mod info;
 mod mcheck;

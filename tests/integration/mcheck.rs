@@ -79,7 +79,7 @@ fn options_apply_to_every_limit() {
     let mut c = s.client();
     let (allowed, r) = mcheck(
         &mut c,
-        "RATELIMIT.MCHECK 2 g:a 10 1 g:b 100 60 ALGORITHM GCRA BURST 20 COST 5",
+        "RATELIMIT.MCHECK 2 g:a 10 60 g:b 100 3600 ALGORITHM GCRA BURST 20 COST 5",
     );
     assert_eq!(allowed, 1);
     assert_eq!(
@@ -87,7 +87,7 @@ fn options_apply_to_every_limit() {
         (&[1, 20, 15][..], &[1, 20, 15][..])
     );
     assert_eq!(
-        five(&mut c, "RATELIMIT.PEEK g:a 10 1 ALGORITHM GCRA BURST 20")[2],
+        five(&mut c, "RATELIMIT.PEEK g:a 10 60 ALGORITHM GCRA BURST 20")[2],
         15
     );
 }

@@ -29,6 +29,23 @@ pub fn module_path() -> PathBuf {
     path
 }
 
+/// Load arguments every server of this run gets, from `$RATELIMIT_LOAD_ARGS`
+/// (for example `COMPACT-STATE yes`, with which `make test` runs the suite again).
+pub fn suite_load_args() -> Vec<String> {
+    std::env::var("RATELIMIT_LOAD_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// True when this run stores FIXED and GCRA state in the compact form.
+pub fn compact_run() -> bool {
+    suite_load_args()
+        .windows(2)
+        .any(|w| w[0].eq_ignore_ascii_case("COMPACT-STATE") && w[1].eq_ignore_ascii_case("yes"))
+}
+
 pub fn server_binary() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
 }
@@ -93,10 +110,19 @@ impl Server {
         Server::start_loading(tempfile::tempdir().unwrap(), &["CELL-COMPAT", "yes"], extra)
     }
 
+    /// A server that stores FIXED and GCRA state in the compact form
+    /// (`COMPACT-STATE yes`), or in the binary form (`no`), whatever the run's default.
+    pub fn start_storing(compact: bool, dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let choice = if compact { "yes" } else { "no" };
+        Server::start_loading(dir, &["COMPACT-STATE", choice], extra)
+    }
+
     /// A server with the module loaded with `module_args`, plus extra options.
     fn start_loading(dir: tempfile::TempDir, module_args: &[&str], extra: &[&str]) -> Server {
         let module = module_path();
         let mut args: Vec<String> = vec!["--loadmodule".into(), module.display().to_string()];
+        // The run's arguments first, so that a test's own choice wins.
+        args.extend(suite_load_args());
         args.extend(module_args.iter().map(|s| s.to_string()));
         args.extend(extra.iter().map(|s| s.to_string()));
         Server::launch(dir, &args)
@@ -208,6 +234,14 @@ impl Server {
     /// Kills the server (SIGKILL, as a crash would) and hands back its directory, to
     /// start another server from the files it left.
     pub fn crash_keep_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        self.dir.take().expect("directory still owned")
+    }
+
+    /// Stops the server normally (SHUTDOWN NOSAVE; SAVE first to keep the data) and
+    /// hands back its directory, to start another server from its files.
+    pub fn stop_keep_dir(mut self) -> tempfile::TempDir {
+        self.shutdown();
         self.kill();
         self.dir.take().expect("directory still owned")
     }

@@ -94,7 +94,8 @@ pub fn dirty(con: &mut Connection) -> u64 {
 pub struct Snap {
     pub value: Option<Vec<u8>>,
     pub at: i64,
-    exact: bool,
+    /// Read with PEXPIRETIME (7.0+), not reconstructed from PTTL and TIME.
+    pub exact: bool,
 }
 
 impl Snap {

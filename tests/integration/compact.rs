@@ -1,0 +1,160 @@
+//! `COMPACT-STATE yes`: FIXED and GCRA state stored as an int-encoded integer relative
+//! to the key's expiry, read through GET and written through SET. (The whole suite
+//! also runs once more with the option on; these tests check what is particular to
+//! it, whatever the run's default.)
+
+use crate::server::Server;
+use crate::util::*;
+
+fn compact() -> Server {
+    Server::start_storing(true, tempfile::tempdir().unwrap(), &[])
+}
+
+fn binary() -> Server {
+    Server::start_storing(false, tempfile::tempdir().unwrap(), &[])
+}
+
+fn encoding(c: &mut redis::Connection, key: &str) -> String {
+    redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(key)
+        .query(c)
+        .unwrap()
+}
+
+fn value(c: &mut redis::Connection, key: &str) -> Vec<u8> {
+    redis::cmd("GET").arg(key).query(c).unwrap()
+}
+
+/// Copies a key's value and expiry to another server, as a restart with the other
+/// setting (or a replica fed by the other form) would present it.
+fn copy_key(from: &mut redis::Connection, to: &mut redis::Connection, key: &str) {
+    let snap = snapshot(from, key.as_bytes());
+    redis::cmd("SET")
+        .arg(key)
+        .arg(snap.value.expect("the key exists"))
+        .arg("PXAT")
+        .arg(snap.at)
+        .query::<()>(to)
+        .unwrap();
+}
+
+#[test]
+fn fixed_and_gcra_state_is_an_int_encoded_integer() {
+    let s = compact();
+    let mut c = s.client();
+    for line in [
+        "RATELIMIT.CHECK f 3 60",
+        "RATELIMIT.CHECK g 3 60 ALGORITHM GCRA",
+    ] {
+        let key = line.split(' ').nth(1).unwrap();
+        five(&mut c, line);
+        five(&mut c, line);
+        assert_eq!(encoding(&mut c, key), "int", "{line}");
+        let text = String::from_utf8(value(&mut c, key)).unwrap();
+        let v: i64 = text.parse().unwrap();
+        assert!(v < -6_700_000_000_000_000_000, "{line}: {v}");
+    }
+    // What is read stays compact: a denied call and a PEEK change neither the value,
+    // nor the expiry, nor the encoding (DMA would have turned it into a raw string).
+    five(&mut c, "RATELIMIT.CHECK f 3 60");
+    let before = snapshot(&mut c, b"f");
+    assert_eq!(five(&mut c, "RATELIMIT.CHECK f 3 60")[0], 0);
+    assert_eq!(five(&mut c, "RATELIMIT.PEEK f 3 60")[..3], [0, 3, 0]);
+    assert_eq!(snapshot(&mut c, b"f"), before);
+    assert_eq!(encoding(&mut c, "f"), "int");
+    // SLIDING and LOG have no compact form.
+    five(&mut c, "RATELIMIT.CHECK s 3 60 ALGORITHM SLIDING");
+    five(&mut c, "RATELIMIT.CHECK l 3 60 ALGORITHM LOG");
+    assert_ne!(encoding(&mut c, "s"), "int");
+    assert_ne!(encoding(&mut c, "l"), "int");
+}
+
+#[test]
+fn state_moves_between_the_two_forms_without_losing_a_count() {
+    let (small, plain) = (compact(), binary());
+    let (mut sc, mut pc) = (small.client(), plain.client());
+    // Compact -> binary: two of five counted on one side, the third on the other.
+    for line in [
+        "RATELIMIT.CHECK f 5 60",
+        "RATELIMIT.CHECK g 5 60 ALGORITHM GCRA",
+    ] {
+        let key = line.split(' ').nth(1).unwrap();
+        five(&mut sc, line);
+        five(&mut sc, line);
+        copy_key(&mut sc, &mut pc, key);
+        assert_eq!(five(&mut pc, line)[..3], [1, 5, 2], "{line}");
+        assert_ne!(encoding(&mut pc, key), "int");
+        // ... and back: the binary state carries on in the compact form.
+        copy_key(&mut pc, &mut sc, key);
+        assert_eq!(five(&mut sc, line)[..3], [1, 5, 1], "{line}");
+        assert_eq!(encoding(&mut sc, key), "int");
+    }
+}
+
+#[test]
+fn a_compact_value_means_nothing_without_its_expiry() {
+    let s = compact();
+    let mut c = s.client();
+    five(&mut c, "RATELIMIT.CHECK k 5 60");
+    let kept = value(&mut c, "k");
+    let _: i64 = redis::cmd("PERSIST").arg("k").query(&mut c).unwrap();
+    for line in [
+        "RATELIMIT.CHECK k 5 60",
+        "RATELIMIT.PEEK k 5 60",
+        "RATELIMIT.MCHECK 1 k 5 60",
+    ] {
+        assert!(error(&mut c, line).starts_with("WRONGTYPE"), "{line}");
+    }
+    assert_eq!(value(&mut c, "k"), kept);
+    let ttl: i64 = redis::cmd("PTTL").arg("k").query(&mut c).unwrap();
+    assert_eq!(ttl, -1, "still persistent: nothing was written");
+}
+
+#[test]
+fn states_beyond_the_compact_ranges_are_stored_in_the_binary_form() {
+    let s = compact();
+    let mut c = s.client();
+    // A count above 2^24 - 1 and a window above 2^32 - 1 ms have no compact form.
+    let many = "RATELIMIT.CHECK many 1000000000 60 COST 20000000";
+    assert_eq!(five(&mut c, many)[..3], [1, 1_000_000_000, 980_000_000]);
+    assert_ne!(encoding(&mut c, "many"), "int");
+    assert_eq!(five(&mut c, many)[..3], [1, 1_000_000_000, 960_000_000]);
+    let long = "RATELIMIT.CHECK long 2 5000000";
+    five(&mut c, long);
+    assert_ne!(encoding(&mut c, "long"), "int");
+    assert_eq!(five(&mut c, long)[..3], [1, 2, 0]);
+    assert_eq!(five(&mut c, long)[0], 0);
+}
+
+#[test]
+fn replicas_and_restarts_keep_the_int_encoding() {
+    let primary = compact();
+    let replica = Server::start_storing(
+        true,
+        tempfile::tempdir().unwrap(),
+        &["--replicaof", "127.0.0.1", &primary.port.to_string()],
+    );
+    let (mut p, mut r) = (primary.client(), replica.client());
+    wait_for_link(&mut r);
+    five(&mut p, "RATELIMIT.CHECK f 5 60");
+    five(&mut p, "RATELIMIT.CHECK g 5 60 ALGORITHM GCRA");
+    wait_for_replica(&mut p, &mut r);
+    for key in ["f", "g"] {
+        assert_eq!(encoding(&mut r, key), "int", "{key} on the replica");
+        assert_eq!(
+            snapshot(&mut r, key.as_bytes()),
+            snapshot(&mut p, key.as_bytes())
+        );
+    }
+    drop(r);
+    drop(replica);
+    redis::cmd("SAVE").query::<()>(&mut p).unwrap();
+    let before = snapshot(&mut p, b"f");
+    drop(p);
+    let restarted = Server::start_storing(true, primary.stop_keep_dir(), &[]);
+    let mut c = restarted.client();
+    assert_eq!(snapshot(&mut c, b"f"), before);
+    assert_eq!(encoding(&mut c, "f"), "int", "after loading the RDB");
+    assert_eq!(five(&mut c, "RATELIMIT.CHECK f 5 60")[..3], [1, 5, 3]);
+}
