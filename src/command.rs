@@ -400,6 +400,11 @@ pub fn set_compact_state(on: bool) {
     COMPACT_STATE.store(on, Ordering::Relaxed);
 }
 
+/// Whether the module was loaded with `COMPACT-STATE yes`.
+pub fn compact_state() -> bool {
+    COMPACT_STATE.load(Ordering::Relaxed)
+}
+
 /// A reply from `RM_Call`, freed when dropped.
 struct CallReply {
     ptr: *mut raw::RedisModuleCallReply,
@@ -463,8 +468,7 @@ enum Slot {
 impl Slot {
     /// Opens `name` for an `algorithm` call. `Err` when the key holds another type.
     fn open(ctx: Ctx, name: RString, write: bool, algorithm: Algorithm) -> Result<Slot, ()> {
-        let compact = matches!(algorithm, Algorithm::Fixed | Algorithm::Gcra)
-            && COMPACT_STATE.load(Ordering::Relaxed);
+        let compact = matches!(algorithm, Algorithm::Fixed | Algorithm::Gcra) && compact_state();
         let key = Key::open(ctx, name, write && !compact);
         if !compact {
             return Ok(Slot::Direct(key));

@@ -35,5 +35,11 @@ pub extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_i
             let s = stats::by_algorithm(algorithm);
             add_counts(ctx, algorithm.name(), s);
         }
+        // How the module was loaded, for whoever reads memory figures off this server.
+        let compact = u64::from(crate::command::compact_state());
+        // SAFETY: as above; the field name is a static C string.
+        unsafe {
+            raw::RedisModule_InfoAddFieldULongLong.unwrap()(ctx, c"compact_state".as_ptr(), compact)
+        };
     });
 }

@@ -10,6 +10,15 @@ fn counter(c: &mut redis::Connection, field: &str) -> u64 {
 }
 
 #[test]
+fn info_says_how_state_is_stored() {
+    for compact in [false, true] {
+        let s = Server::start_storing(compact, tempfile::tempdir().unwrap(), &[]);
+        let mut c = s.client();
+        assert_eq!(counter(&mut c, "compact_state"), u64::from(compact));
+    }
+}
+
+#[test]
 fn counters_move_as_calls_are_made() {
     let s = Server::start_cell_compat(&[]);
     let mut c = s.client();
