@@ -473,13 +473,18 @@ impl Slot {
         if !compact {
             return Ok(Slot::Direct(key));
         }
-        if key.ptr.is_null() || key.kind() == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+        let kind = if key.ptr.is_null() {
+            raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+        } else {
+            key.kind()
+        };
+        if kind == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
             return Ok(Slot::Called {
                 value: None,
                 expiry: None,
             });
         }
-        if key.kind() != raw::REDISMODULE_KEYTYPE_STRING as c_int {
+        if kind != raw::REDISMODULE_KEYTYPE_STRING as c_int {
             return Err(());
         }
         let expiry = key.expiry();
