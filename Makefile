@@ -23,8 +23,9 @@ build: deps-build
 demo: deps-build
 	cargo build --release -p ratelimit-demo
 
-## test: formatting, lints, unit and property tests, integration tests on real servers
-test: deps-test lint build unit integration crash-guard examples demo-test fuzz-smoke
+## test: formatting, lints, unit and property tests, integration tests on real servers,
+## the same command tests under valgrind, the examples, the demo and a fuzz smoke run
+test: deps-test lint build unit integration crash-guard sanitize examples demo-test fuzz-smoke
 
 lint:
 	cargo fmt --all -- --check
