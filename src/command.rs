@@ -433,6 +433,14 @@ impl CallReply {
         }
     }
 
+    /// True for a null reply (`GET` of a missing key).
+    fn is_null(&self) -> bool {
+        // SAFETY: ptr is a live reply.
+        !self.ptr.is_null()
+            && unsafe { raw::RedisModule_CallReplyType.unwrap()(self.ptr) }
+                == raw::REDISMODULE_REPLY_NULL as c_int
+    }
+
     /// True unless the call failed or replied with an error.
     fn succeeded(&self) -> bool {
         // SAFETY: ptr is a live reply.
@@ -496,13 +504,21 @@ impl Slot {
                 raw::RedisModule_Call.unwrap()(ctx, c"GET".as_ptr(), c"s".as_ptr(), name)
             },
         };
-        if reply.string().is_none() {
-            return Err(());
+        if reply.string().is_some() {
+            return Ok(Slot::Called {
+                value: Some(reply),
+                expiry,
+            });
         }
-        Ok(Slot::Called {
-            value: Some(reply),
-            expiry,
-        })
+        if reply.is_null() {
+            // Redis before 7.2 reads the clock afresh for each lookup: the key may
+            // have reached its expiry between the look above and the GET, and is gone.
+            return Ok(Slot::Called {
+                value: None,
+                expiry: None,
+            });
+        }
+        Err(())
     }
 
     /// The decoded state: `Ok(None)` for a missing key, `Err` for a value that is not

@@ -7,6 +7,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Value};
 use redis_ratelimit::algorithm::Outcome;
 use tokio::sync::Mutex;
@@ -82,7 +83,7 @@ impl Backend {
     /// is an `Err` with a message for the log.
     pub async fn check(&self, plan: &Plan) -> Result<Verdict, String> {
         let cmd = command(plan);
-        let reply = tokio::time::timeout(self.timeout, self.query(&cmd))
+        let reply = tokio::time::timeout(self.timeout, self.query(&cmd, plan.keys.first()))
             .await
             .map_err(|_| format!("no answer within {:?}", self.timeout))??;
         parse_reply(&reply, plan.keys.len())
@@ -90,11 +91,15 @@ impl Backend {
 
     /// Whether Redis answers PING now.
     pub async fn ping(&self) -> bool {
-        let reply = tokio::time::timeout(self.timeout, self.query(&redis::cmd("PING"))).await;
+        let reply = tokio::time::timeout(self.timeout, self.query(&redis::cmd("PING"), None)).await;
         matches!(reply, Ok(Ok(Value::SimpleString(ref s))) if s == "PONG")
     }
 
-    async fn query(&self, cmd: &Cmd) -> Result<Value, String> {
+    /// Sends `cmd`; in a cluster, to the primary that owns `key` when one is given.
+    /// The cluster client takes the first argument of a command it does not know as
+    /// its key; MCHECK's is `numlimits`, so without a route the call would go to the
+    /// owner of the slot of "2", which answers MOVED unless it also owns the keys.
+    async fn query(&self, cmd: &Cmd, key: Option<&String>) -> Result<Value, String> {
         match &self.connection {
             Connection::Single(manager) => {
                 let mut con = manager.clone();
@@ -115,7 +120,15 @@ impl Backend {
                     }
                 };
                 drop(guard);
-                let result = cmd.query_async(&mut con).await;
+                let result = match key {
+                    Some(key) => {
+                        let owner = Route::with_key(key.as_bytes(), SlotAddr::Master);
+                        let routing =
+                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(owner));
+                        con.route_command(cmd.clone(), routing).await
+                    }
+                    None => cmd.query_async(&mut con).await,
+                };
                 if result.is_err() {
                     // Connect afresh next time rather than reuse a broken connection.
                     *connection.lock().await = None;

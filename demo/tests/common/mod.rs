@@ -135,6 +135,19 @@ impl Redis {
     }
 
     /// How many times a command ran, from INFO commandstats.
+    /// How many error replies starting with `code` (MOVED, ASK, ...) this server sent
+    /// (`INFO errorstats`, Redis 7.0+).
+    pub fn errors(&self, code: &str) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("errorstats")
+            .query(&mut self.connection())
+            .unwrap();
+        let prefix = format!("errorstat_{code}:count=");
+        info.lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(|n| n.trim().parse().unwrap()))
+            .unwrap_or(0)
+    }
+
     pub fn calls(&self, command: &str) -> u64 {
         let info: String = redis::cmd("INFO")
             .arg("commandstats")
