@@ -542,28 +542,46 @@ impl Slot {
     fn store(&self, ctx: Ctx, name: RString, update: &Update) -> bool {
         match self {
             Slot::Direct(key) => store(ctx, key, name, update),
-            Slot::Called { .. } => store_compact(ctx, name, update),
+            Slot::Called {
+                value: Some(reply),
+                expiry: Some(expiry),
+            } => {
+                let stored = reply.string().and_then(state::compact_value);
+                store_compact(ctx, name, update, stored.map(|v| (v, *expiry)))
+            }
+            Slot::Called { .. } => store_compact(ctx, name, update, None),
         }
     }
 }
 
-/// Stores an update through `SET key value PXAT ms`, run as a command so that Redis
-/// encodes an integer value as an integer, and replicated as it ran (the `!` flag).
-/// States without a compact form are written in the binary form, the same way.
-fn store_compact(ctx: Ctx, name: RString, update: &Update) -> bool {
+/// Stores an update through a native command, run so that Redis encodes an integer
+/// value as an integer, and replicated as it ran (the `!` flag): `INCRBY key delta`
+/// when the key already holds a compact value with the same expiry (the usual call
+/// within a FIXED window: the integer changes in place and the expiry stays), else
+/// `SET key value PXAT ms`. States without a compact form are written in the binary
+/// form, through `SET` as well. `stored` is the key's compact integer and expiry.
+fn store_compact(ctx: Ctx, name: RString, update: &Update, stored: Option<(i64, u64)>) -> bool {
     let bytes = update.value.as_bytes();
     let at = ll(update.expire_at_ms);
     let pxat = PXAT.load(Ordering::Relaxed);
+    let compact = state::compact(bytes, update.expire_at_ms);
+    let delta = match (compact, stored) {
+        (Some(new), Some((old, expiry))) if expiry == update.expire_at_ms => new.checked_sub(old),
+        _ => None,
+    };
     // SAFETY: reading the function pointer the API filled in at load.
     let call = unsafe { raw::RedisModule_Call.unwrap() };
     // SAFETY: each format matches the arguments that follow it; PXAT is a live module
     // string created at load (checked non-null), name is the command's argument.
     let reply = CallReply {
         ptr: unsafe {
-            match state::compact(bytes, update.expire_at_ms) {
+            match (compact, delta) {
                 _ if pxat.is_null() => ptr::null_mut(),
-                Some(v) => call(ctx, c"SET".as_ptr(), c"!slsl".as_ptr(), name, v, pxat, at),
-                None => call(
+                (Some(_), Some(delta)) => {
+                    call(ctx, c"INCRBY".as_ptr(), c"!sl".as_ptr(), name, delta)
+                }
+                (Some(v), None) => call(ctx, c"SET".as_ptr(), c"!slsl".as_ptr(), name, v, pxat, at),
+                (None, _) => call(
                     ctx,
                     c"SET".as_ptr(),
                     c"!sbsl".as_ptr(),
@@ -579,8 +597,9 @@ fn store_compact(ctx: Ctx, name: RString, update: &Update) -> bool {
     if !reply.succeeded() {
         return false;
     }
-    // SET has signalled the key and sent its own `set` event; the `ratelimit` event is
-    // sent in both modes, so that subscribers need not know how state is stored.
+    // SET or INCRBY has signalled the key and sent its own event; the `ratelimit`
+    // event is sent in both modes, so that subscribers need not know how state is
+    // stored.
     // SAFETY: API call on the command's context with a static C string.
     unsafe {
         raw::RedisModule_NotifyKeyspaceEvent.unwrap()(

@@ -266,6 +266,15 @@ pub fn compact(bytes: &[u8], expire_at_ms: u64) -> Option<i64> {
     Some(((u64::from(tag) << COMPACT_TAG_SHIFT) | payload) as i64)
 }
 
+/// The integer of a value stored in the compact form (its tag is not checked).
+pub fn compact_value(bytes: &[u8]) -> Option<i64> {
+    if bytes.first() == Some(&b'-') {
+        parse_i64(bytes).ok()
+    } else {
+        None
+    }
+}
+
 fn decode_compact(value: i64, expire_at_ms: u64) -> Result<State<'static>, NotState> {
     let bits = value as u64;
     let payload = bits & COMPACT_PAYLOAD;
@@ -553,6 +562,11 @@ mod tests {
         ] {
             assert_eq!(parse_i64(bad.as_bytes()), Err(NotState), "{bad:?}");
         }
+        // Only negative numbers can be compact values; binary state is none.
+        assert_eq!(compact_value(b"-42"), Some(-42));
+        assert_eq!(compact_value(b"42"), None);
+        assert_eq!(compact_value(b"-042"), None);
+        assert_eq!(compact_value(encode_fixed(1, 2).as_bytes()), None);
     }
 
     proptest::proptest! {

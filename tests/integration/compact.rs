@@ -137,8 +137,12 @@ fn replicas_and_restarts_keep_the_int_encoding() {
     );
     let (mut p, mut r) = (primary.client(), replica.client());
     wait_for_link(&mut r);
-    five(&mut p, "RATELIMIT.CHECK f 5 60");
-    five(&mut p, "RATELIMIT.CHECK g 5 60 ALGORITHM GCRA");
+    // The first call creates each key (SET ... PXAT), the second changes it: FIXED
+    // within its window by INCRBY, GCRA (whose expiry moves) by SET again.
+    for _ in 0..2 {
+        five(&mut p, "RATELIMIT.CHECK f 5 60");
+        five(&mut p, "RATELIMIT.CHECK g 5 60 ALGORITHM GCRA");
+    }
     wait_for_replica(&mut p, &mut r);
     for key in ["f", "g"] {
         assert_eq!(encoding(&mut r, key), "int", "{key} on the replica");
@@ -156,5 +160,60 @@ fn replicas_and_restarts_keep_the_int_encoding() {
     let mut c = restarted.client();
     assert_eq!(snapshot(&mut c, b"f"), before);
     assert_eq!(encoding(&mut c, "f"), "int", "after loading the RDB");
-    assert_eq!(five(&mut c, "RATELIMIT.CHECK f 5 60")[..3], [1, 5, 3]);
+    assert_eq!(five(&mut c, "RATELIMIT.CHECK f 5 60")[..3], [1, 5, 2]);
+}
+
+#[test]
+fn writes_are_set_for_a_new_expiry_and_incrby_within_a_window() {
+    let s = compact();
+    let mut c = s.client();
+    redis::cmd("CONFIG")
+        .arg(&["SET", "notify-keyspace-events", "KEA"])
+        .query::<()>(&mut c)
+        .unwrap();
+    let mut sub = s.client();
+    sub.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut pubsub = sub.as_pubsub();
+    pubsub.psubscribe("__keyspace@0__:ev:*").unwrap();
+    five(&mut c, "RATELIMIT.CHECK ev:f 5 60");
+    let created = snapshot(&mut c, b"ev:f");
+    five(&mut c, "RATELIMIT.CHECK ev:f 5 60");
+    five(&mut c, "RATELIMIT.CHECK ev:g 5 60 ALGORITHM GCRA");
+    five(&mut c, "RATELIMIT.CHECK ev:g 5 60 ALGORITHM GCRA");
+    let _: () = redis::cmd("SET")
+        .arg("ev:end")
+        .arg(1)
+        .query(&mut c)
+        .unwrap();
+    let mut events = Vec::new();
+    loop {
+        let msg = pubsub.get_message().expect("the marker event arrives");
+        let channel = msg.get_channel_name().to_string();
+        if channel.ends_with(":ev:end") {
+            break;
+        }
+        let key = channel.rsplit(':').next().unwrap().to_string();
+        events.push(format!("{key} {}", msg.get_payload::<String>().unwrap()));
+    }
+    assert_eq!(
+        events,
+        [
+            "f set",
+            "f expire",
+            "f ratelimit",
+            "f incrby",
+            "f ratelimit",
+            "g set",
+            "g expire",
+            "g ratelimit",
+            "g set",
+            "g expire",
+            "g ratelimit",
+        ]
+    );
+    // INCRBY counted the second call and left the window's expiry where it was.
+    assert_eq!(five(&mut c, "RATELIMIT.PEEK ev:f 5 60")[..3], [1, 5, 3]);
+    assert!(snapshot(&mut c, b"ev:f").same_expiry(&created));
+    assert_eq!(encoding(&mut c, "ev:f"), "int");
 }
