@@ -167,35 +167,17 @@ fn replicas_and_restarts_keep_the_int_encoding() {
 fn writes_are_set_for_a_new_expiry_and_incrby_within_a_window() {
     let s = compact();
     let mut c = s.client();
-    redis::cmd("CONFIG")
-        .arg(&["SET", "notify-keyspace-events", "KEA"])
-        .query::<()>(&mut c)
-        .unwrap();
-    let mut sub = s.client();
-    sub.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    let mut pubsub = sub.as_pubsub();
-    pubsub.psubscribe("__keyspace@0__:ev:*").unwrap();
-    five(&mut c, "RATELIMIT.CHECK ev:f 5 60");
-    let created = snapshot(&mut c, b"ev:f");
-    five(&mut c, "RATELIMIT.CHECK ev:f 5 60");
-    five(&mut c, "RATELIMIT.CHECK ev:g 5 60 ALGORITHM GCRA");
-    five(&mut c, "RATELIMIT.CHECK ev:g 5 60 ALGORITHM GCRA");
-    let _: () = redis::cmd("SET")
-        .arg("ev:end")
-        .arg(1)
-        .query(&mut c)
-        .unwrap();
-    let mut events = Vec::new();
-    loop {
-        let msg = pubsub.get_message().expect("the marker event arrives");
-        let channel = msg.get_channel_name().to_string();
-        if channel.ends_with(":ev:end") {
-            break;
-        }
-        let key = channel.rsplit(':').next().unwrap().to_string();
-        events.push(format!("{key} {}", msg.get_payload::<String>().unwrap()));
-    }
+    let mut created = None;
+    let events: Vec<String> = keyspace_events(&s, "ev:", |c| {
+        five(c, "RATELIMIT.CHECK ev:f 5 60");
+        created = Some(snapshot(c, b"ev:f"));
+        five(c, "RATELIMIT.CHECK ev:f 5 60");
+        five(c, "RATELIMIT.CHECK ev:g 5 60 ALGORITHM GCRA");
+        five(c, "RATELIMIT.CHECK ev:g 5 60 ALGORITHM GCRA");
+    })
+    .into_iter()
+    .map(|(key, event)| format!("{} {event}", &key["ev:".len()..]))
+    .collect();
     assert_eq!(
         events,
         [
@@ -214,6 +196,6 @@ fn writes_are_set_for_a_new_expiry_and_incrby_within_a_window() {
     );
     // INCRBY counted the second call and left the window's expiry where it was.
     assert_eq!(five(&mut c, "RATELIMIT.PEEK ev:f 5 60")[..3], [1, 5, 3]);
-    assert!(snapshot(&mut c, b"ev:f").same_expiry(&created));
+    assert!(snapshot(&mut c, b"ev:f").same_expiry(&created.unwrap()));
     assert_eq!(encoding(&mut c, "ev:f"), "int");
 }

@@ -168,3 +168,40 @@ pub fn wait_for_replica(p: &mut redis::Connection, r: &mut redis::Connection) {
         },
     );
 }
+
+/// The keyspace events (key, event) for keys starting with `prefix` that `actions`
+/// cause, in order: notifications are switched on, a subscriber listens, and a final
+/// marker write tells it when everything before has arrived.
+pub fn keyspace_events(
+    s: &crate::server::Server,
+    prefix: &str,
+    actions: impl FnOnce(&mut Connection),
+) -> Vec<(String, String)> {
+    let mut c = s.client();
+    redis::cmd("CONFIG")
+        .arg(&["SET", "notify-keyspace-events", "KEA"])
+        .query::<()>(&mut c)
+        .unwrap();
+    let mut sub = s.client();
+    sub.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut pubsub = sub.as_pubsub();
+    let channel_prefix = format!("__keyspace@0__:{prefix}");
+    pubsub.psubscribe(format!("{channel_prefix}*")).unwrap();
+    actions(&mut c);
+    let marker = format!("{prefix}\u{1}end");
+    redis::cmd("SET")
+        .arg(&marker)
+        .arg(1)
+        .query::<()>(&mut c)
+        .unwrap();
+    let mut events = Vec::new();
+    loop {
+        let msg = pubsub.get_message().expect("the marker event arrives");
+        let key = msg.get_channel_name()[channel_prefix.len() - prefix.len()..].to_string();
+        if key == marker {
+            return events;
+        }
+        events.push((key, msg.get_payload().unwrap()));
+    }
+}
