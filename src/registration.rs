@@ -1,7 +1,7 @@
 //! Module registration: commands, flags, key positions and key specs, options.
 
 use std::ffi::CStr;
-use std::os::raw::c_int;
+use std::os::raw::{c_char, c_int, c_void};
 
 use redis_module::{raw, Context, RedisString, Status};
 
@@ -244,6 +244,51 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     }
     for (name, handler, flags, keys) in commands {
         if create(ctx, name, handler, flags, keys) == Status::Err {
+            return Status::Err;
+        }
+    }
+    register_configs(ctx, options.compact_state)
+}
+
+/// `ratelimit.compact-state` (Redis 7.0+, Valkey): `COMPACT-STATE` as a config, so that
+/// `CONFIG SET` switches it at run time and `CONFIG REWRITE` keeps it. The load
+/// argument gives its starting value; a `ratelimit.compact-state` line in the
+/// configuration file, or on the command line, overrides it. Switching is safe at any
+/// moment: both forms are read in either mode. Redis 6.2 has no module configs.
+fn register_configs(ctx: &Context, compact_state: bool) -> Status {
+    extern "C" fn get(_name: *const c_char, _privdata: *mut c_void) -> c_int {
+        c_int::from(command::compact_state())
+    }
+    extern "C" fn set(
+        _name: *const c_char,
+        value: c_int,
+        _privdata: *mut c_void,
+        _err: *mut *mut raw::RedisModuleString,
+    ) -> c_int {
+        command::set_compact_state(value != 0);
+        raw::Status::Ok as c_int
+    }
+    // SAFETY: API calls during OnLoad with its context; the callbacks match the
+    // signatures the API expects and ignore the (null) private data.
+    unsafe {
+        let (Some(register), Some(load)) = (
+            raw::RedisModule_RegisterBoolConfig,
+            raw::RedisModule_LoadConfigs,
+        ) else {
+            return Status::Ok;
+        };
+        let registered = register(
+            ctx.ctx,
+            c"compact-state".as_ptr(),
+            c_int::from(compact_state),
+            raw::REDISMODULE_CONFIG_DEFAULT,
+            Some(get),
+            Some(set),
+            None,
+            std::ptr::null_mut(),
+        );
+        if registered != raw::Status::Ok as c_int || load(ctx.ctx) != raw::Status::Ok as c_int {
+            ctx.log_warning("ratelimit not loaded: its configuration could not be registered");
             return Status::Err;
         }
     }

@@ -199,3 +199,60 @@ fn writes_are_set_for_a_new_expiry_and_incrby_within_a_window() {
     assert!(snapshot(&mut c, b"ev:f").same_expiry(&created.unwrap()));
     assert_eq!(encoding(&mut c, "ev:f"), "int");
 }
+
+fn config_get(c: &mut redis::Connection, name: &str) -> Option<String> {
+    let pair: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(c).unwrap();
+    pair.get(1).cloned()
+}
+
+#[test]
+fn the_setting_is_a_config_that_switches_at_run_time() {
+    if crate::server::binary_version() < (7, 0) {
+        // Redis 6.2 has no module configs (and refuses to start with the option): the
+        // load argument is the only switch.
+        let s = compact();
+        assert_eq!(config_get(&mut s.client(), "ratelimit.compact-state"), None);
+        return;
+    }
+    // From the command line, over the load argument.
+    let s = Server::start_storing(
+        false,
+        tempfile::tempdir().unwrap(),
+        &["--ratelimit.compact-state", "yes"],
+    );
+    let mut c = s.client();
+    assert_eq!(
+        config_get(&mut c, "ratelimit.compact-state").unwrap(),
+        "yes"
+    );
+    five(&mut c, "RATELIMIT.CHECK a 5 60");
+    assert_eq!(encoding(&mut c, "a"), "int");
+    // Switched off: new and rewritten keys take the binary form, counts carry on.
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "ratelimit.compact-state", "no"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(config_get(&mut c, "ratelimit.compact-state").unwrap(), "no");
+    assert_eq!(
+        info_field(&mut c, "ratelimit", "ratelimit_compact_state"),
+        "0"
+    );
+    assert_eq!(five(&mut c, "RATELIMIT.CHECK a 5 60")[..3], [1, 5, 3]);
+    assert_ne!(encoding(&mut c, "a"), "int");
+    // And on again.
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "ratelimit.compact-state", "yes"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(five(&mut c, "RATELIMIT.CHECK a 5 60")[..3], [1, 5, 2]);
+    assert_eq!(encoding(&mut c, "a"), "int");
+    let e = redis::cmd("CONFIG")
+        .arg(&["SET", "ratelimit.compact-state", "maybe"])
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("yes"), "{e}");
+    assert_eq!(
+        config_get(&mut c, "ratelimit.compact-state").unwrap(),
+        "yes"
+    );
+}
