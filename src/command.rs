@@ -391,11 +391,12 @@ fn store(ctx: Ctx, key: &Key, name: RString, update: &Update) -> bool {
     true
 }
 
-/// `COMPACT-STATE yes`: FIXED and GCRA state is read and written through `GET` and
-/// `SET`. Set once at load.
+/// `COMPACT-STATE yes`: FIXED and GCRA state is read through `GET` and written through
+/// `SET` or `INCRBY`. Set at load, and by `CONFIG SET ratelimit.compact-state`; each
+/// command reads it once per key it opens, and either value reads both forms.
 static COMPACT_STATE: AtomicBool = AtomicBool::new(false);
 
-/// Called from OnLoad with the `COMPACT-STATE` load argument.
+/// Called at load with the `COMPACT-STATE` load argument, and by the config.
 pub fn set_compact_state(on: bool) {
     COMPACT_STATE.store(on, Ordering::Relaxed);
 }

@@ -4,8 +4,9 @@
 //! (0xA1..=0xA4) are UTF-8 continuation bytes, so no valid UTF-8 text can be taken for
 //! binary limiter state: a key holding ordinary text gets `WRONGTYPE`, never a
 //! reinterpretation (the one exception is the compact form below: integers in a
-//! reserved range that no counter reaches). Fields are 48-bit where that is enough (milliseconds until the
-//! year 10889, counts up to 2.8e14, both far beyond the accepted bounds), which keeps
+//! reserved range that no counter reaches). Fields are 48-bit where that is enough
+//! (milliseconds until the year 10889, counts up to 2.8e14, both far beyond the
+//! accepted bounds), which keeps
 //! FIXED at 13 bytes: a string that short fits the allocator's 16-byte class. SLIDING
 //! writes its two counts as varints so that it, too, fits there (14 bytes or fewer)
 //! while both counts are below 2^21.
@@ -17,10 +18,10 @@
 //! | GCRA      | 9     | tag, theoretical arrival time ns (u64)            |
 //! | LOG       | 1+6n  | tag, n request timestamps ms (u48), oldest first  |
 //!
-//! **Compact form** (load argument `COMPACT-STATE yes`): FIXED and GCRA state packed
-//! into one 64-bit integer, stored as its decimal text, which Redis keeps int-encoded:
-//! a 16-byte object and no allocation, where the binary form above costs a 16-byte
-//! object plus a 16-byte allocation. 64 bits cannot hold a 48-bit timestamp and a
+//! **Compact form** (`COMPACT-STATE yes` / `ratelimit.compact-state`): FIXED and GCRA
+//! state packed into one 64-bit integer, stored as its decimal text, which Redis keeps
+//! int-encoded: a 16-byte object and no allocation, where the binary form above costs
+//! a 16-byte object plus a 16-byte allocation. 64 bits cannot hold a 48-bit timestamp and a
 //! count, so the integer holds the state *relative to the key's expiry*, which the
 //! algorithms set to the moment the state is full again and which Redis keeps anyway:
 //!
@@ -29,8 +30,8 @@
 //! | 63..56 | tag 0xA1                           | tag 0xA3                          |
 //! | 55..0  | expiry - window start (ms, 32 bits), count (24 bits) | expiry * 10^6 - TAT (ns) |
 //!
-//! The tag's high bit makes every compact value a negative number below
-//! -6.7e18, which no counter reaches. A state that does not fit (a window over 49
+//! The tag's high bit makes every compact value a negative number below -6.6e18,
+//! which no counter reaches. A state that does not fit (a window over 49
 //! days, a count over 16,777,215) is written in the binary form instead, and both
 //! forms are read in either mode.
 //!
