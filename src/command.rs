@@ -118,6 +118,21 @@ impl Key {
         Key { ptr }
     }
 
+    /// Opens a key to look at its type and expiry only, before reading its value with
+    /// a command. Where the server can (Redis 7.2+, Valkey), the look is left out of
+    /// the keyspace hit and miss counters, so that only the command counts.
+    fn probe(ctx: Ctx, name: RString) -> Key {
+        let mut mode = raw::REDISMODULE_READ;
+        // SAFETY: plain API calls with the command's context and argument.
+        let ptr = unsafe {
+            if let Some(modes) = raw::RedisModule_GetOpenKeyModesAll {
+                mode |= modes() as u32 & raw::REDISMODULE_OPEN_KEY_NOSTATS;
+            }
+            raw::RedisModule_OpenKey.unwrap()(ctx, name, mode as c_int)
+        };
+        Key { ptr }
+    }
+
     /// The key's type (`REDISMODULE_KEYTYPE_*`); the key must be open.
     fn kind(&self) -> c_int {
         // SAFETY: self.ptr is an open key.
@@ -478,10 +493,10 @@ impl Slot {
     /// Opens `name` for an `algorithm` call. `Err` when the key holds another type.
     fn open(ctx: Ctx, name: RString, write: bool, algorithm: Algorithm) -> Result<Slot, ()> {
         let compact = matches!(algorithm, Algorithm::Fixed | Algorithm::Gcra) && compact_state();
-        let key = Key::open(ctx, name, write && !compact);
         if !compact {
-            return Ok(Slot::Direct(key));
+            return Ok(Slot::Direct(Key::open(ctx, name, write)));
         }
+        let key = Key::probe(ctx, name);
         let kind = if key.ptr.is_null() {
             raw::REDISMODULE_KEYTYPE_EMPTY as c_int
         } else {

@@ -257,3 +257,35 @@ fn the_setting_is_a_config_that_switches_at_run_time() {
         "yes"
     );
 }
+
+#[test]
+fn keyspace_hits_count_the_get_of_the_compact_path_only() {
+    let counted = |c: &mut redis::Connection, line: &str| -> i64 {
+        let hits = |c: &mut redis::Connection| -> i64 {
+            info_field(c, "stats", "keyspace_hits").parse().unwrap()
+        };
+        let before = hits(c);
+        run(c, &words(line)).unwrap();
+        hits(c) - before
+    };
+    for compact in [false, true] {
+        let s = Server::start_storing(compact, tempfile::tempdir().unwrap(), &[]);
+        let mut c = s.client();
+        for line in ["INCR i", "RATELIMIT.CHECK k 5 60"] {
+            run(&mut c, &words(line)).unwrap();
+        }
+        // A write command's lookup is no read hit: INCR counts none.
+        let incr = counted(&mut c, "INCR i");
+        let check = counted(&mut c, "RATELIMIT.CHECK k 5 60");
+        if !compact {
+            assert_eq!(check, incr, "the default path counts as INCR does");
+        } else if s.version() >= (7, 2) {
+            // The compact path's GET is a read; its first look at the key is left out
+            // of the counters (REDISMODULE_OPEN_KEY_NOSTATS, Redis 7.2+ and Valkey).
+            assert_eq!(check, incr + 1);
+        } else {
+            // Older servers count the look as well.
+            assert_eq!(check, incr + 2);
+        }
+    }
+}
