@@ -251,7 +251,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 }
 
 /// `ratelimit.compact-state` (Redis 7.0+, Valkey): `COMPACT-STATE` as a config, so that
-/// `CONFIG SET` switches it at run time and `CONFIG REWRITE` keeps it. The load
+/// `CONFIG SET` switches it at run time. The load
 /// argument gives its starting value; a `ratelimit.compact-state` line in the
 /// configuration file, or on the command line, overrides it. Switching is safe at any
 /// moment: both forms are read in either mode. Redis 6.2 has no module configs.

@@ -289,3 +289,48 @@ fn keyspace_hits_count_the_get_of_the_compact_path_only() {
         }
     }
 }
+
+#[test]
+fn the_expiry_is_part_of_a_compact_state() {
+    let s = compact();
+    let mut c = s.client();
+    five(&mut c, "RATELIMIT.CHECK k 5 60");
+    five(&mut c, "RATELIMIT.CHECK k 5 60");
+    let pexpire = |c: &mut redis::Connection, ms: i64| {
+        let _: i64 = redis::cmd("PEXPIRE").arg("k").arg(ms).query(c).unwrap();
+    };
+    // Moving the expiry moves the window with it: the count stays, the reset follows.
+    pexpire(&mut c, 30_000);
+    let r = five(&mut c, "RATELIMIT.PEEK k 5 60");
+    assert_eq!(r[..3], [1, 5, 3]);
+    assert!(r[4] > 29_000 && r[4] <= 30_000, "{r:?}");
+    // A later expiry would start the window in the future; like a clock that stepped
+    // back, that is taken as starting now, so no window lasts longer than `window`.
+    pexpire(&mut c, 120_000);
+    let r = five(&mut c, "RATELIMIT.PEEK k 5 60");
+    assert_eq!(r[..3], [1, 5, 3]);
+    assert!(r[4] > 59_000 && r[4] <= 60_000, "{r:?}");
+}
+
+#[test]
+fn a_replica_loaded_without_the_option_reads_compact_state() {
+    let primary = compact();
+    let replica = Server::start_storing(
+        false,
+        tempfile::tempdir().unwrap(),
+        &["--replicaof", "127.0.0.1", &primary.port.to_string()],
+    );
+    let (mut p, mut r) = (primary.client(), replica.client());
+    wait_for_link(&mut r);
+    five(&mut p, "RATELIMIT.CHECK k 5 60");
+    five(&mut p, "RATELIMIT.CHECK k 5 60");
+    wait_for_replica(&mut p, &mut r);
+    assert_eq!(encoding(&mut r, "k"), "int");
+    assert_eq!(
+        five(&mut r, "RATELIMIT.PEEK k 5 60")[..3],
+        five(&mut p, "RATELIMIT.PEEK k 5 60")[..3]
+    );
+    // Read through the key API, the value is a raw string from then on (same bytes).
+    assert_eq!(encoding(&mut r, "k"), "raw");
+    assert_eq!(value(&mut r, "k"), value(&mut p, "k"));
+}
