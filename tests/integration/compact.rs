@@ -26,6 +26,18 @@ fn value(c: &mut redis::Connection, key: &str) -> Vec<u8> {
     redis::cmd("GET").arg(key).query(c).unwrap()
 }
 
+/// A compact primary and its replica (compact or not), the link up.
+fn compact_primary_and_replica(compact_replica: bool) -> (Server, Server) {
+    let primary = compact();
+    let replica = Server::start_storing(
+        compact_replica,
+        tempfile::tempdir().unwrap(),
+        &["--replicaof", "127.0.0.1", &primary.port.to_string()],
+    );
+    wait_for_link(&mut replica.client());
+    (primary, replica)
+}
+
 /// Copies a key's value and expiry to another server, as a restart with the other
 /// setting (or a replica fed by the other form) would present it.
 fn copy_key(from: &mut redis::Connection, to: &mut redis::Connection, key: &str) {
@@ -130,14 +142,8 @@ fn states_beyond_the_compact_ranges_are_stored_in_the_binary_form() {
 
 #[test]
 fn replicas_and_restarts_keep_the_int_encoding() {
-    let primary = compact();
-    let replica = Server::start_storing(
-        true,
-        tempfile::tempdir().unwrap(),
-        &["--replicaof", "127.0.0.1", &primary.port.to_string()],
-    );
+    let (primary, replica) = compact_primary_and_replica(true);
     let (mut p, mut r) = (primary.client(), replica.client());
-    wait_for_link(&mut r);
     // The first call creates each key (SET ... PXAT), the second changes it: FIXED
     // within its window by INCRBY, GCRA (whose expiry moves) by SET again.
     for _ in 0..2 {
@@ -314,14 +320,8 @@ fn the_expiry_is_part_of_a_compact_state() {
 
 #[test]
 fn a_replica_loaded_without_the_option_reads_compact_state() {
-    let primary = compact();
-    let replica = Server::start_storing(
-        false,
-        tempfile::tempdir().unwrap(),
-        &["--replicaof", "127.0.0.1", &primary.port.to_string()],
-    );
+    let (primary, replica) = compact_primary_and_replica(false);
     let (mut p, mut r) = (primary.client(), replica.client());
-    wait_for_link(&mut r);
     five(&mut p, "RATELIMIT.CHECK k 5 60");
     five(&mut p, "RATELIMIT.CHECK k 5 60");
     wait_for_replica(&mut p, &mut r);
