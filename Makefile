@@ -65,10 +65,23 @@ fuzz-smoke:
 sanitize: deps-test
 	@scripts/sanitize.sh
 
-# The Flask example's own test (Flask, redis-py and pytest in .venv), on Debian's server.
+# The client programs (redis-py 5 and 8, ioredis, node-redis, redis-rs, each with its
+# library's defaults) and the Flask example's tests under redis-py 5 and 8, on
+# Debian's server. The Python environments live under target/venvs.
 examples: build
-	@python=$$(scripts/python.sh examples/flask/requirements.txt) && \
-	  cd examples/flask && RATELIMIT_MODULE=$(MODULE) $$python -m pytest -q -p no:cacheprovider
+	@set -e; \
+	  py5=$$(VENV=target/venvs/redis-py-5 scripts/python.sh examples/flask/requirements.txt 'redis>=5,<6'); \
+	  py8=$$(VENV=target/venvs/redis-py-8 scripts/python.sh examples/flask/requirements.txt 'redis>=8,<9'); \
+	  (cd examples/clients/node && npm install --no-audit --no-fund --no-package-lock --silent); \
+	  cargo build -q --example client; \
+	  cd examples; \
+	  for py in $$py5 $$py8; do \
+	    echo "== Flask example with redis-py $$($$py -c 'import redis; print(redis.__version__)')"; \
+	    RATELIMIT_MODULE=$(MODULE) $$py -m pytest -q -p no:cacheprovider flask; \
+	  done; \
+	  echo "== client programs"; \
+	  RATELIMIT_MODULE=$(MODULE) CLIENT_PYTHONS="$$py5 $$py8" CLIENT_RUST=$(CURDIR)/target/debug/examples/client \
+	    $$py8 -m pytest -q -p no:cacheprovider clients
 
 # The demo app's unit tests, API tests and headless-Chromium page test, against
 # Debian's server with the module.

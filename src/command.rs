@@ -278,52 +278,26 @@ fn reply_refusal(ctx: Ctx, refusal: Refusal) {
     reply_error(ctx, msg);
 }
 
-/// True when the client speaks RESP3 and the server can send maps and booleans.
-fn resp3(ctx: Ctx) -> bool {
-    // SAFETY: plain API calls on the command's context.
-    unsafe {
-        let (map, boolean) = (
-            raw::RedisModule_ReplyWithMap,
-            raw::RedisModule_ReplyWithBool,
-        );
-        map.is_some()
-            && boolean.is_some()
-            && raw::RedisModule_GetContextFlags.unwrap()(ctx)
-                & raw::REDISMODULE_CTX_FLAGS_RESP3 as c_int
-                != 0
-    }
-}
-
 fn ll(v: u64) -> c_longlong {
     c_longlong::try_from(v).unwrap_or(c_longlong::MAX)
 }
 
-/// Replies with the five numbers: an array in RESP2, a map in RESP3.
-fn reply_outcome(ctx: Ctx, o: &Outcome, map: bool) {
-    let fields: [(&CStr, c_longlong); 4] = [
-        (c"limit", ll(o.limit)),
-        (c"remaining", ll(o.remaining)),
-        (c"retry_after_ms", o.retry_after_ms),
-        (c"reset_after_ms", ll(o.reset_after_ms)),
+/// Replies with the five numbers, as an array in every protocol. A RESP3 map would
+/// turn the usual `allowed, limit, ... = reply` unpacking into an unpacking of the
+/// map's keys, with `allowed` always truthy: one shape keeps every client limiting.
+fn reply_outcome(ctx: Ctx, o: &Outcome) {
+    let values: [c_longlong; 5] = [
+        c_longlong::from(o.allowed),
+        ll(o.limit),
+        ll(o.remaining),
+        o.retry_after_ms,
+        ll(o.reset_after_ms),
     ];
-    // SAFETY: reply calls on the command's context; every pointer is a static C string.
+    // SAFETY: reply calls on the command's context.
     unsafe {
-        let long = raw::RedisModule_ReplyWithLongLong.unwrap();
-        if map {
-            let key = raw::RedisModule_ReplyWithSimpleString.unwrap();
-            raw::RedisModule_ReplyWithMap.unwrap()(ctx, 5);
-            key(ctx, c"allowed".as_ptr());
-            raw::RedisModule_ReplyWithBool.unwrap()(ctx, c_int::from(o.allowed));
-            for (name, value) in fields {
-                key(ctx, name.as_ptr());
-                long(ctx, value);
-            }
-        } else {
-            raw::RedisModule_ReplyWithArray.unwrap()(ctx, 5);
-            long(ctx, c_longlong::from(o.allowed));
-            for (_, value) in fields {
-                long(ctx, value);
-            }
+        raw::RedisModule_ReplyWithArray.unwrap()(ctx, 5);
+        for value in values {
+            raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, value);
         }
     }
 }
@@ -685,7 +659,7 @@ fn one_key(ctx: Ctx, argv: &[RString], command: Command, parse: Parser) -> Optio
 /// `RATELIMIT.CHECK` (write) and `RATELIMIT.PEEK` (read-only).
 pub fn check(ctx: Ctx, argv: &[RString], command: Command) {
     if let Some(outcome) = one_key(ctx, argv, command, args::parse_check) {
-        reply_outcome(ctx, &outcome, resp3(ctx));
+        reply_outcome(ctx, &outcome);
     }
 }
 
@@ -780,21 +754,16 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) {
     }
     drop(keys);
     stats::decided(command, options.algorithm, joint.allowed);
-    let map = resp3(ctx);
     // SAFETY: reply calls on the command's context.
     unsafe {
         raw::RedisModule_ReplyWithArray.unwrap()(
             ctx,
             1 + joint.outcomes.len() as std::os::raw::c_long,
         );
-        if map {
-            raw::RedisModule_ReplyWithBool.unwrap()(ctx, c_int::from(joint.allowed));
-        } else {
-            raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, c_longlong::from(joint.allowed));
-        }
+        raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, c_longlong::from(joint.allowed));
     }
     for outcome in &joint.outcomes {
-        reply_outcome(ctx, outcome, map);
+        reply_outcome(ctx, outcome);
     }
 }
 

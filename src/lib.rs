@@ -11,6 +11,7 @@
 pub mod algorithm;
 pub mod args;
 pub mod cell;
+pub mod command_docs;
 pub mod load_args;
 pub mod state;
 pub mod stats;

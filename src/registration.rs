@@ -6,6 +6,7 @@ use std::os::raw::{c_char, c_int, c_void};
 use redis_module::{raw, Context, RedisString, Status};
 
 use crate::command::{self, guarded};
+use crate::command_docs::{self, Arg, ArgType, CommandDoc};
 use crate::load_args;
 use crate::stats::Command;
 
@@ -66,32 +67,130 @@ impl Keys {
     }
 }
 
-fn create(ctx: &Context, name: &CStr, handler: Handler, flags: &CStr, keys: Keys) -> Status {
-    let (first, last, step) = keys.legacy();
+/// One command as registered: its name and docs, entry point, flags and keys.
+struct Spec {
+    name: &'static CStr,
+    /// What `COMMAND DOCS` shows; `None` only for the crash-test command.
+    doc: Option<&'static CommandDoc>,
+    handler: Handler,
+    flags: &'static CStr,
+    keys: Keys,
+}
+
+impl Spec {
+    const fn documented(
+        doc: &'static CommandDoc,
+        handler: Handler,
+        flags: &'static CStr,
+        keys: Keys,
+    ) -> Spec {
+        Spec {
+            name: doc.name,
+            doc: Some(doc),
+            handler,
+            flags,
+            keys,
+        }
+    }
+}
+
+fn create(ctx: &Context, spec: &Spec) -> Status {
+    let (first, last, step) = spec.keys.legacy();
     // SAFETY: called from OnLoad with its context; strings are NUL-terminated.
     let created = unsafe {
         raw::RedisModule_CreateCommand.unwrap()(
             ctx.ctx,
-            name.as_ptr(),
-            Some(handler),
-            flags.as_ptr(),
+            spec.name.as_ptr(),
+            Some(spec.handler),
+            spec.flags.as_ptr(),
             first,
             last,
             step,
         )
     };
     if created != raw::REDISMODULE_OK as c_int {
-        ctx.log_warning(&format!("could not register {}", name.to_string_lossy()));
+        ctx.log_warning(&format!(
+            "could not register {}",
+            spec.name.to_string_lossy()
+        ));
         return Status::Err;
     }
-    set_key_spec(ctx, name, keys);
+    set_command_info(ctx, spec);
     Status::Ok
 }
 
-/// Declares key specs where the server has `RedisModule_SetCommandInfo` (7.0+). The
-/// legacy (first, last, step) triple makes every key read-write; a read-only spec is
-/// what lets a user with `%R~pattern` permission run PEEK.
-fn set_key_spec(ctx: &Context, name: &CStr, keys: Keys) {
+/// The documented arguments as the API takes them: each list ends with a zeroed
+/// entry, and `lists` owns every list (a subargument list before its parent) until
+/// `RedisModule_SetCommandInfo`, which copies them, has returned.
+fn raw_args(
+    args: &[Arg],
+    lists: &mut Vec<Vec<raw::RedisModuleCommandArg>>,
+) -> *mut raw::RedisModuleCommandArg {
+    let mut list: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(args.len() + 1);
+    for arg in args {
+        let subargs = if arg.subargs.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            raw_args(arg.subargs, lists)
+        };
+        let (kind, key_spec_index) = match arg.kind {
+            ArgType::Key { key_spec } => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
+                key_spec,
+            ),
+            ArgType::Integer => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
+                -1,
+            ),
+            ArgType::PureToken => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
+                -1,
+            ),
+            ArgType::OneOf => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_ONEOF,
+                -1,
+            ),
+            ArgType::Block => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK,
+                -1,
+            ),
+        };
+        let mut flags = raw::REDISMODULE_CMD_ARG_NONE;
+        if arg.optional {
+            flags |= raw::REDISMODULE_CMD_ARG_OPTIONAL;
+        }
+        if arg.multiple {
+            flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE;
+        }
+        let text = |s: Option<&'static CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+        list.push(raw::RedisModuleCommandArg {
+            name: arg.name.as_ptr(),
+            type_: kind,
+            key_spec_index,
+            token: text(arg.token),
+            summary: text(arg.summary),
+            since: std::ptr::null(),
+            flags: flags as c_int,
+            deprecated_since: std::ptr::null(),
+            subargs,
+            display_text: std::ptr::null(),
+        });
+    }
+    // SAFETY: an all-zero RedisModuleCommandArg (null pointers, zero numbers) is the
+    // terminator the API looks for.
+    list.push(unsafe { std::mem::zeroed() });
+    let first = list.as_mut_ptr();
+    // Moving the Vec into `lists` keeps its heap buffer, and so `first`, where it is.
+    lists.push(list);
+    first
+}
+
+/// Declares the docs and key specs where the server has `RedisModule_SetCommandInfo`
+/// (Redis 7.0+, Valkey; 6.2 shows neither). The legacy (first, last, step) triple
+/// makes every key read-write; a read-only spec is what lets a user with
+/// `%R~pattern` permission run PEEK.
+fn set_command_info(ctx: &Context, spec: &Spec) {
+    let (name, keys) = (spec.name, spec.keys);
     #[cfg(feature = "crash-test")]
     if matches!(keys, Keys::None) {
         return;
@@ -156,16 +255,19 @@ fn set_key_spec(ctx: &Context, name: &CStr, keys: Keys) {
         };
         let mut info: raw::RedisModuleCommandInfo = std::mem::zeroed();
         info.version = &version;
-        info.arity = match keys {
-            Keys::OneWritten | Keys::OneRead => -4,
-            Keys::Numbered => -5,
-            #[cfg(feature = "crash-test")]
-            Keys::None => -1,
-        };
         info.key_specs = specs.as_mut_ptr();
+        // Owns the argument lists until SetCommandInfo has copied them.
+        let mut arg_lists = vec![];
+        if let Some(doc) = spec.doc {
+            info.summary = doc.summary.as_ptr();
+            info.since = doc.since.as_ptr();
+            info.complexity = doc.complexity.as_ptr();
+            info.arity = doc.arity;
+            info.args = raw_args(doc.args, &mut arg_lists);
+        }
         if set_info(command, &info) != raw::REDISMODULE_OK as c_int {
             ctx.log_warning(&format!(
-                "could not set key specs of {}",
+                "could not set the docs and key specs of {}",
                 name.to_string_lossy()
             ));
         }
@@ -216,34 +318,43 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         }
         raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(crate::info::info));
     }
-    let mut commands: Vec<(&CStr, Handler, &CStr, Keys)> = vec![
-        (
-            c"RATELIMIT.CHECK",
+    // Names in lower case, as Redis's own commands and other modules register theirs:
+    // INFO commandstats, COMMAND INFO, SLOWLOG and ACL LOG show them as registered.
+    // Callers may use any case.
+    let mut commands = vec![
+        Spec::documented(
+            &command_docs::CHECK,
             check,
             c"write deny-oom fast",
             Keys::OneWritten,
         ),
-        (c"RATELIMIT.PEEK", peek, c"readonly fast", Keys::OneRead),
+        Spec::documented(&command_docs::PEEK, peek, c"readonly fast", Keys::OneRead),
         // Not `fast`: up to 64 keys per call.
-        (
-            c"RATELIMIT.MCHECK",
+        Spec::documented(
+            &command_docs::MCHECK,
             mcheck,
             c"write deny-oom getkeys-api",
             Keys::Numbered,
         ),
     ];
     #[cfg(feature = "crash-test")]
-    commands.push((c"RATELIMIT.CRASHTEST", crash_test, c"readonly", Keys::None));
+    commands.push(Spec {
+        name: c"ratelimit.crashtest",
+        doc: None,
+        handler: crash_test,
+        flags: c"readonly",
+        keys: Keys::None,
+    });
     if options.cell_compat {
-        commands.push((
-            c"CL.THROTTLE",
+        commands.push(Spec::documented(
+            &command_docs::THROTTLE,
             throttle,
             c"write deny-oom fast",
             Keys::OneWritten,
         ));
     }
-    for (name, handler, flags, keys) in commands {
-        if create(ctx, name, handler, flags, keys) == Status::Err {
+    for spec in &commands {
+        if create(ctx, spec) == Status::Err {
             return Status::Err;
         }
     }

@@ -1,64 +1,19 @@
-"""The Flask example against a real redis-server with the module loaded.
-
-REDIS_SERVER and RATELIMIT_MODULE name the server binary and the module (`make test`
-sets both).
+"""The Flask example against a real redis-server with the module loaded (the
+`redis_url` fixture in ../conftest.py), with whichever redis-py is installed:
+`make test` runs it with redis-py 5 (RESP2 by default) and 8 (RESP3 by default).
 """
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-
-import pytest
 import redis
 
 from app import create_app
+from conftest import free_port
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answers(proc, url, timeout_s):
-    """Waits, within a bound, until the server answers PING; False if it exits first."""
-    deadline = time.monotonic() + timeout_s
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            if redis.Redis.from_url(url).ping():
-                return True
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.02)
-    return False
-
-
-@pytest.fixture
-def redis_url():
-    module = os.environ["RATELIMIT_MODULE"]
-    binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
-    with tempfile.TemporaryDirectory() as workdir:
-        for _attempt in range(5):
-            port = free_port()
-            proc = subprocess.Popen(
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", workdir, "--loadmodule", module],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            url = f"redis://127.0.0.1:{port}"
-            if answers(proc, url, timeout_s=10):
-                break
-            proc.kill()  # most likely the port was taken meanwhile: try another
-            proc.wait(timeout=10)
-        else:
-            pytest.fail("redis-server would not start")
-        try:
-            yield url
-        finally:
-            proc.kill()
-            proc.wait(timeout=10)
+def test_redis_py_speaks_its_default_protocol(redis_url):
+    """The app's client is built with redis-py's defaults: RESP3 from redis-py 8 on."""
+    major = int(redis.__version__.split(".")[0])
+    resp = redis.Redis.from_url(redis_url).client_info()["resp"]
+    assert int(resp) == (3 if major >= 8 else 2), (redis.__version__, resp)
 
 
 def get(client, ip):

@@ -160,7 +160,7 @@ fn replicas_and_restarts_keep_the_int_encoding() {
     }
     drop(r);
     drop(replica);
-    redis::cmd("SAVE").query::<()>(&mut p).unwrap();
+    save(&mut p);
     let before = snapshot(&mut p, b"f");
     drop(p);
     let restarted = Server::start_storing(true, primary.stop_keep_dir(), &[]);

@@ -12,5 +12,6 @@ mod crash;
 mod info;
 mod mcheck;
 mod production;
+mod protocol;
 mod replication;
 mod stress;

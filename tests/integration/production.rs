@@ -91,7 +91,7 @@ fn rdb_reload_and_restart_keep_state() {
         .query::<()>(&mut p)
         .unwrap();
     assert_eq!(all_snapshots(&mut p, &keys), expected, "after DEBUG RELOAD");
-    redis::cmd("SAVE").query::<()>(&mut p).unwrap();
+    save(&mut p);
     drop(p);
     let restarted = Server::start_in(primary.crash_keep_dir(), &[]);
     let mut p = restarted.client();

@@ -150,10 +150,28 @@ pub fn wait_for_link(r: &mut redis::Connection) {
     );
 }
 
-/// Waits until the replica's link is up and it has applied everything the primary
-/// has sent so far.
+/// Waits until the primary has no RDB child running: the fork that fed a replica's
+/// first sync may outlive the sync itself, and while it runs Redis 8.0 answers `SAVE`
+/// with "Background save already in progress".
+pub fn wait_for_no_child(p: &mut redis::Connection) {
+    crate::server::wait_until(
+        "no background save in progress",
+        std::time::Duration::from_secs(20),
+        || info_field(p, "persistence", "rdb_bgsave_in_progress") == "0",
+    );
+}
+
+/// `SAVE`, once no background save (such as a replica's first sync) is running.
+pub fn save(p: &mut redis::Connection) {
+    wait_for_no_child(p);
+    redis::cmd("SAVE").query::<()>(p).unwrap();
+}
+
+/// Waits until the replica's link is up, it has applied everything the primary
+/// has sent so far, and the primary's fork for the first sync has exited.
 pub fn wait_for_replica(p: &mut redis::Connection, r: &mut redis::Connection) {
     wait_for_link(r);
+    wait_for_no_child(p);
     let target: u64 = info_field(p, "replication", "master_repl_offset")
         .parse()
         .unwrap();
