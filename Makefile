@@ -6,7 +6,7 @@ MODULE := $(CURDIR)/target/release/libredis_ratelimit.so
 REDIS_PORT ?= 6379
 DEMO_PORT ?= 3000
 
-.PHONY: build test run bench fuzz fuzz-smoke sanitize crash-guard deps-build deps-test deps-run deps-bench lint unit integration examples demo-test demo clean
+.PHONY: build test run bench wheel python fuzz fuzz-smoke sanitize crash-guard deps-build deps-test deps-run deps-bench lint unit integration examples demo-test demo clean
 
 deps-build deps-test deps-run deps-bench: deps-%:
 	@scripts/deps.sh $*
@@ -25,7 +25,7 @@ demo: deps-build
 
 ## test: formatting, lints, unit and property tests, integration tests on real servers,
 ## the same command tests under valgrind, the examples, the demo and a fuzz smoke run
-test: deps-test lint build unit integration crash-guard sanitize examples demo-test fuzz-smoke
+test: deps-test lint build unit integration crash-guard sanitize examples python demo-test fuzz-smoke
 
 lint:
 	cargo fmt --all -- --check
@@ -66,12 +66,14 @@ sanitize: deps-test
 	@scripts/sanitize.sh
 
 # The client programs (redis-py 5 and 8, ioredis, node-redis, redis-rs, each with its
-# library's defaults) and the Flask example's tests under redis-py 5 and 8, on
-# Debian's server. The Python environments live under target/venvs.
-examples: build
-	@set -e; \
+# library's defaults); the Flask example under redis-py 5 and 8 and the FastAPI
+# example, both on the package's wheel; all on Debian's server. The Python
+# environments live under target/venvs.
+examples: build wheel
+	@set -e; wheel=$$(ls $(CURDIR)/target/wheels/redis_ratelimit-*.whl); \
 	  py5=$$(VENV=target/venvs/redis-py-5 scripts/python.sh examples/flask/requirements.txt 'redis>=5,<6'); \
-	  py8=$$(VENV=target/venvs/redis-py-8 scripts/python.sh examples/flask/requirements.txt 'redis>=8,<9'); \
+	  py8=$$(VENV=target/venvs/redis-py-8 scripts/python.sh examples/flask/requirements.txt examples/fastapi/requirements.txt 'redis>=8,<9'); \
+	  for py in $$py5 $$py8; do $$py -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$$wheel"; done; \
 	  (cd examples/clients/node && npm install --no-audit --no-fund --no-package-lock --silent); \
 	  cargo build -q --example client; \
 	  cd examples; \
@@ -79,9 +81,21 @@ examples: build
 	    echo "== Flask example with redis-py $$($$py -c 'import redis; print(redis.__version__)')"; \
 	    RATELIMIT_MODULE=$(MODULE) $$py -m pytest -q -p no:cacheprovider flask; \
 	  done; \
+	  echo "== FastAPI example"; \
+	  RATELIMIT_MODULE=$(MODULE) $$py8 -m pytest -q -p no:cacheprovider fastapi; \
 	  echo "== client programs"; \
 	  RATELIMIT_MODULE=$(MODULE) CLIENT_PYTHONS="$$py5 $$py8" CLIENT_RUST=$(CURDIR)/target/debug/examples/client \
 	    $$py8 -m pytest -q -p no:cacheprovider clients
+
+## wheel: the Python package with the module inside, target/wheels/redis_ratelimit-*.whl
+wheel: deps-run
+	@scripts/python-package.sh build-only
+
+# The Python package: its wheel built and checked (auditwheel), ruff and mypy --strict,
+# then installed into an empty venv and tested against Redis 7.0, 8.0 and Valkey 9
+# and a 3-node cluster of each.
+python: deps-test build
+	@scripts/python-package.sh
 
 # The demo app's unit tests, API tests and headless-Chromium page test, against
 # Debian's server with the module.
@@ -94,10 +108,14 @@ run: deps-run build demo
 	@scripts/run.sh "$(MODULE)" "$(REDIS_PORT)" "$(CURDIR)/target/release/ratelimit-demo" "$(DEMO_PORT)"
 
 ## bench: speed, memory and replication against INCR, Lua and MULTI baselines on one
-## server, and the demo under HTTP load; prints Markdown tables (BENCH_ARGS=--help)
-bench: deps-bench build demo
+## server, the demo under HTTP load, and a Flask app limited by the Python package
+## against Flask-Limiter; prints Markdown tables (BENCH_ARGS=--help)
+bench: deps-bench build demo wheel
 	@python=$$(scripts/python.sh scripts/bench-requirements.txt) && \
 	  $$python scripts/bench.py $(BENCH_ARGS)
+	@python=$$(VENV=target/venvs/bench-flask scripts/python.sh flask 'flask-limiter[redis]' 'redis>=5') && \
+	  $$python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/redis_ratelimit-*.whl && \
+	  $$python scripts/bench_flask.py --module $(MODULE)
 
 clean:
 	cargo clean

@@ -15,6 +15,8 @@ have_pkg libclang-dev || missing+=(libclang-dev)
 if [ "$want" != build ]; then
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v redis-cli >/dev/null || missing+=(redis-tools)
+  # The Python package (make wheel, make run's demo of it, make test) builds in a venv.
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 fi
 if [ "$want" = bench ]; then
   command -v wrk >/dev/null || missing+=(wrk)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure a Python virtual environment exists and holds the given packages, then
 # prints its python. The environment is $VENV (default .venv); each argument is a
-# requirements file, or a requirement such as 'redis>=5,<6'.
+# requirements file (*.txt), or a requirement such as 'redis>=5,<6' or a wheel's path.
 # Usage: [VENV=dir] scripts/python.sh [REQUIREMENTS_FILE | REQUIREMENT ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,10 @@ if [ ! -x "$venv/bin/pip" ]; then
 fi
 requirements=()
 for r in "$@"; do
-  if [ -f "$r" ]; then requirements+=(-r "$r"); else requirements+=("$r"); fi
+  case $r in
+    *.txt) requirements+=(-r "$r") ;;
+    *) requirements+=("$r") ;;
+  esac
 done
 if [ ${#requirements[@]} -gt 0 ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}" >&2

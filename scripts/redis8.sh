@@ -52,7 +52,8 @@ mkdir -p "$work"
   # Unpacked with Debian's patches (security fixes among them); plain make builds the
   # bundled jemalloc and Lua, without TLS or the optional modules.
   dpkg-source -x ./*.dsc src >/dev/null
-  make -C src -j"$(nproc)" >build.log 2>&1 || { tail -n 40 build.log >&2; exit 1; }
+  # GIT_DIR: the build stamps a git sha, which would otherwise be this repository's.
+  GIT_DIR=/nonexistent make -C src -j"$(nproc)" >build.log 2>&1 || { tail -n 40 build.log >&2; exit 1; }
 )
 mkdir -p "$dest.partial"
 cp "$work/src/src/redis-server" "$work/src/src/redis-cli" "$dest.partial/"

@@ -1,0 +1,292 @@
+"""What the Flask and FastAPI integrations share: policies, the call to Redis with its
+failure modes, and the HTTP fields and body they answer with.
+
+A policy is the limits of one route (or the defaults) with the function that names
+the subject (client address, API key, ...). Each request makes one Redis call per
+policy: ``RATELIMIT.CHECK`` for one limit, ``RATELIMIT.MCHECK`` for several, so a
+denied request counts against none of a policy's limits.
+
+When Redis fails (connection refused, timeout, an error reply), the policy's
+``on_failure`` decides:
+
+- ``"local"``: an in-process limiter with the module's algorithms decides, per process;
+- ``"open"``: the request passes, unlimited;
+- ``"closed"``: the request is refused with 503.
+
+The first failure is logged as a warning, the recovery as info, nothing in between.
+After a failure Redis is left alone for ``retry_interval`` seconds, then asked again.
+An error reply (a key holding another type) is not an outage: that request alone
+falls back, and each distinct message is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Optional, TypeVar, Union
+
+import redis.exceptions
+
+from .client import AsyncRateLimiter, RateLimiter, algorithm_name, limit_key
+from .decision import Decisions
+from .limits import Limit, LimitSpec, parse_limits
+from .local import LocalLimiter
+
+log = logging.getLogger("redis_ratelimit")
+
+FAILURE_MODES = ("local", "open", "closed")
+
+#: What a failed call to Redis may raise: redis-py's errors and the socket's, and
+#: anything else the client raises (an asyncio client used from another event loop
+#: raises RuntimeError). The arguments were checked before the call, so whatever the
+#: call raises is the limiter's backend failing, which must never become a 500.
+REDIS_FAILURES = (Exception,)
+
+R = TypeVar("R")  # the framework's request type
+
+
+@dataclass(frozen=True)
+class Policy(Generic[R]):
+    """The limits of one route, or the defaults.
+
+    ``spec`` is a limit string, ``Limit`` or list of them, or a callable of the
+    request giving one (tiers, limits read from a user record). ``scope`` keeps the
+    counters of two policies apart (by default, the route's name).
+    """
+
+    spec: Union[LimitSpec, Callable[[R], LimitSpec]]
+    key_func: Callable[[R], str]
+    scope: str
+    name: str
+    cost: Union[int, Callable[[R], int]] = 1
+    algorithm: Optional[str] = None
+
+    def limits(self, request: R) -> tuple[Limit, ...]:
+        spec = self.spec(request) if callable(self.spec) else self.spec
+        return parse_limits(spec)
+
+    def weight(self, request: R) -> int:
+        return self.cost(request) if callable(self.cost) else self.cost
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One policy's answer for one request. ``decisions`` is ``None`` when Redis
+    failed and the failure mode is ``"open"`` or ``"closed"``."""
+
+    policy: Policy[Any]
+    limits: tuple[Limit, ...]
+    decisions: Optional[Decisions]
+    unavailable: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        if self.decisions is None:
+            return not self.unavailable
+        return self.decisions.allowed
+
+
+def _member(name: str, i: int, count: int) -> str:
+    return f'"{name}"' if count == 1 else f'"{name}-{i + 1}"'
+
+
+def rate_limit_fields(verdicts: Sequence[Verdict]) -> dict[str, str]:
+    """``RateLimit-Policy`` and ``RateLimit`` (draft-ietf-httpapi-ratelimit-headers),
+    one list member per limit: the quota and window, then what is left and the
+    seconds until the quota is whole again."""
+    policy: list[str] = []
+    state: list[str] = []
+    for v in verdicts:
+        if v.decisions is None:
+            continue
+        n = len(v.limits)
+        for i, (lim, d) in enumerate(zip(v.limits, v.decisions.decisions)):
+            member = _member(v.policy.name, i, n)
+            window_s = max(1, -(-lim.window_ms // 1000))
+            policy.append(f"{member};q={lim.amount};w={window_s}")
+            state.append(f"{member};r={d.remaining};t={d.reset_after_s}")
+    if not policy:
+        return {}
+    return {"RateLimit-Policy": ", ".join(policy), "RateLimit": ", ".join(state)}
+
+
+def too_many_requests(verdict: Verdict) -> tuple[dict[str, Any], dict[str, str]]:
+    """The 429 body and its ``Retry-After`` (whole seconds, rounded up; absent when
+    the request can never pass)."""
+    assert verdict.decisions is not None
+    retry_ms = verdict.decisions.retry_after_ms
+    body = {"error": "Too Many Requests", "retry_after_ms": retry_ms, "policy": verdict.policy.name}
+    fields = {} if retry_ms < 0 else {"Retry-After": str(max(1, -(-retry_ms // 1000)))}
+    return body, fields
+
+
+FALLBACKS = {
+    "local": "limiting in this process",
+    "open": "letting requests through unlimited",
+    "closed": "refusing requests with 503",
+}
+
+UNAVAILABLE_BODY = {"error": "Service Unavailable", "reason": "the rate limiter cannot be reached"}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request's check against one policy: the same for Redis and the fallback."""
+
+    limits: tuple[Limit, ...]
+    subject: str
+    cost: int
+    algorithm: str
+    scope: str
+
+    @property
+    def args(self) -> tuple[str, tuple[Limit, ...]]:
+        return (f"{self.scope}:{self.subject}", self.limits)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"cost": self.cost, "algorithm": self.algorithm}
+
+
+class _Outage:
+    """Failure mode, the local fallback and the outage's log lines."""
+
+    algorithm: str
+
+    def __init__(self, on_failure: str, retry_interval: float, prefix: str) -> None:
+        if on_failure not in FAILURE_MODES:
+            raise ValueError(
+                f"on_failure must be one of {', '.join(FAILURE_MODES)}, not {on_failure!r}"
+            )
+        self.on_failure = on_failure
+        self.retry_interval = retry_interval
+        self.prefix = prefix
+        self.local = LocalLimiter()
+        self._lock = threading.Lock()
+        self._down_since: Optional[float] = None
+        self._retry_at = 0.0
+        self._refusals: set[str] = set()
+
+    def redis_usable(self) -> bool:
+        return time.monotonic() >= self._retry_at
+
+    def failed(self, err: BaseException) -> None:
+        if isinstance(err, redis.exceptions.ResponseError):
+            self.refused(err)
+            return
+        with self._lock:
+            self._retry_at = time.monotonic() + self.retry_interval
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.warning(
+                    "rate limiting: Redis failed (%s: %s); %s until it answers again",
+                    type(err).__name__,
+                    err,
+                    FALLBACKS[self.on_failure],
+                )
+
+    def refused(self, err: BaseException) -> None:
+        """An error reply (a key holding another type, the module not loaded): Redis
+        is up, so only this request falls back. Each distinct message is logged once."""
+        message = str(err)
+        with self._lock:
+            if message in self._refusals or len(self._refusals) >= 100:
+                return
+            self._refusals.add(message)
+        log.warning(
+            "rate limiting: Redis refused a check (%s); %s for such requests",
+            message,
+            FALLBACKS[self.on_failure],
+        )
+
+    def recovered(self) -> None:
+        if self._down_since is None:
+            return
+        with self._lock:
+            if self._down_since is not None:
+                log.info(
+                    "rate limiting: Redis answers again after %.1f s; limiting through it",
+                    time.monotonic() - self._down_since,
+                )
+                self._down_since = None
+
+    def prepare(self, policy: Policy[R], request: R) -> Call:
+        """What one request asks of one policy, worked out once for either path."""
+        limits = policy.limits(request)
+        algorithm = algorithm_name(policy.algorithm or self.algorithm)
+        return Call(
+            limits, policy.key_func(request), policy.weight(request), algorithm, policy.scope
+        )
+
+    def fallback(self, policy: Policy[Any], call: Call) -> Verdict:
+        if self.on_failure == "local":
+            keys = [
+                str(limit_key(self.prefix, f"{call.scope}:{call.subject}", lim))
+                for lim in call.limits
+            ]
+            decisions = self.local.check_all(
+                keys, call.limits, cost=call.cost, algorithm=call.algorithm
+            )
+            return Verdict(policy, call.limits, decisions)
+        return Verdict(policy, call.limits, None, unavailable=self.on_failure == "closed")
+
+
+class Enforcer(_Outage):
+    """Evaluates policies against Redis through a ``RateLimiter``."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        *,
+        on_failure: str,
+        retry_interval: float,
+        prefix: str,
+        algorithm: str,
+    ) -> None:
+        super().__init__(on_failure, retry_interval, prefix)
+        self.limiter = limiter
+        self.algorithm = algorithm_name(algorithm)
+
+    def evaluate(self, policy: Policy[R], request: R) -> Verdict:
+        call = self.prepare(policy, request)
+        if self.redis_usable():
+            try:
+                decisions = self.limiter.check_all(*call.args, **call.options)
+            except REDIS_FAILURES as err:
+                self.failed(err)
+            else:
+                self.recovered()
+                return Verdict(policy, call.limits, decisions)
+        return self.fallback(policy, call)
+
+
+class AsyncEnforcer(_Outage):
+    """``Enforcer`` for ``redis.asyncio`` clients."""
+
+    def __init__(
+        self,
+        limiter: AsyncRateLimiter,
+        *,
+        on_failure: str,
+        retry_interval: float,
+        prefix: str,
+        algorithm: str,
+    ) -> None:
+        super().__init__(on_failure, retry_interval, prefix)
+        self.limiter = limiter
+        self.algorithm = algorithm_name(algorithm)
+
+    async def evaluate(self, policy: Policy[R], request: R) -> Verdict:
+        call = self.prepare(policy, request)
+        if self.redis_usable():
+            try:
+                decisions = await self.limiter.check_all(*call.args, **call.options)
+            except REDIS_FAILURES as err:
+                self.failed(err)
+            else:
+                self.recovered()
+                return Verdict(policy, call.limits, decisions)
+        return self.fallback(policy, call)

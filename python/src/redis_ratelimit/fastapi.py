@@ -1,0 +1,243 @@
+"""Rate limits for FastAPI and Starlette apps, kept by the module in Redis, async
+end to end.
+
+```python
+from fastapi import Depends, FastAPI
+from redis_ratelimit.fastapi import Limiter, RateLimitMiddleware
+
+limiter = Limiter(redis="redis://127.0.0.1:6379", default_limits=["100/minute"])
+app = FastAPI()
+limiter.init_app(app)                                  # the 429 body
+app.add_middleware(RateLimitMiddleware, limiter=limiter)  # default_limits everywhere
+
+@app.get("/search", dependencies=[Depends(limiter.limit("5/second;100/minute"))])
+async def search(): ...
+```
+
+A route's dependency adds its limits to the defaults the middleware applies;
+``@limiter.exempt`` takes a route out of the defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, Callable, Optional, TypeVar, Union
+
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._enforce import (
+    UNAVAILABLE_BODY,
+    AsyncEnforcer,
+    Policy,
+    Verdict,
+    rate_limit_fields,
+    too_many_requests,
+)
+from .client import AsyncRateLimiter
+from .limits import LimitSpec, parse_limits
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EXEMPT = "__redis_ratelimit_exempt__"
+
+
+def remote_address(request: Request) -> str:
+    """The peer's address. Behind a proxy, run uvicorn with ``--forwarded-allow-ips``
+    set to your proxies' addresses rather than reading ``X-Forwarded-For`` yourself."""
+    return request.client.host if request.client else "unknown"
+
+
+class RateLimitExceeded(HTTPException):
+    """Raised by a limit dependency. ``init_app`` answers it with the JSON body
+    ``{"error": "Too Many Requests", "retry_after_ms": ..., "policy": ...}``; without
+    it, FastAPI's own handler still answers 429 with the same fields, the body under
+    ``detail``."""
+
+    def __init__(self, status_code: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+        super().__init__(status_code=status_code, detail=body, headers=headers)  # type: ignore[arg-type]
+        self.body = body
+
+
+class _ClientFromUrl:
+    """A ``redis.asyncio`` client made on first use, inside the event loop that uses it
+    (on Python 3.9 one made at import would bind to no loop at all)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client: Any = None
+
+    async def execute_command(self, *args: Any) -> Any:
+        if self._client is None:
+            # 250 ms and no retry: see redis_ratelimit.flask.
+            self._client = redis.asyncio.Redis.from_url(
+                self.url,
+                socket_timeout=0.25,
+                socket_connect_timeout=0.25,
+                retry=Retry(NoBackoff(), 0),
+            )
+        return await self._client.execute_command(*args)
+
+
+def _client(source: Union[str, Any, None]) -> Any:
+    if source is None or isinstance(source, str):
+        return _ClientFromUrl(source or "redis://127.0.0.1:6379")
+    return source
+
+
+def _refusal(
+    verdict: Verdict, fields: dict[str, str]
+) -> Optional[tuple[int, dict[str, Any], dict[str, str]]]:
+    """(status, body, fields) when the verdict refuses the request."""
+    if verdict.unavailable:
+        return 503, dict(UNAVAILABLE_BODY), {}
+    if not verdict.allowed:
+        body, retry = too_many_requests(verdict)
+        return 429, body, {**fields, **retry}
+    return None
+
+
+class Limiter:
+    """Rate limits for a FastAPI or Starlette app; the arguments are those of
+    ``redis_ratelimit.flask.Limiter``, with a ``redis.asyncio`` client or a URL."""
+
+    def __init__(
+        self,
+        *,
+        redis: Union[str, Any, None] = None,
+        key_func: Callable[[Request], str] = remote_address,
+        default_limits: LimitSpec = (),
+        algorithm: str = "fixed",
+        on_failure: str = "local",
+        headers: bool = True,
+        prefix: str = "ratelimit:",
+        retry_interval: float = 1.0,
+    ) -> None:
+        self.key_func = key_func
+        self.headers = headers
+        self.default_limits = parse_limits(default_limits) if default_limits else ()
+        self.limiter = AsyncRateLimiter(_client(redis), prefix=prefix, algorithm=algorithm)
+        self.enforcer = AsyncEnforcer(
+            self.limiter,
+            on_failure=on_failure,
+            retry_interval=retry_interval,
+            prefix=prefix,
+            algorithm=algorithm,
+        )
+
+    def init_app(self, app: Starlette) -> None:
+        """Answers ``RateLimitExceeded`` with its JSON body and fields."""
+
+        async def handler(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, RateLimitExceeded)
+            return JSONResponse(exc.body, status_code=exc.status_code, headers=exc.headers)
+
+        app.add_exception_handler(RateLimitExceeded, handler)
+
+    def limit(
+        self,
+        spec: Union[LimitSpec, Callable[[Request], LimitSpec]],
+        *,
+        key_func: Optional[Callable[[Request], str]] = None,
+        cost: Union[int, Callable[[Request], int]] = 1,
+        algorithm: Optional[str] = None,
+        scope: Optional[str] = None,
+        name: Optional[str] = None,
+    ) -> Callable[[Request, Response], Awaitable[None]]:
+        """A dependency limiting the routes that use it:
+        ``dependencies=[Depends(limiter.limit("10/minute"))]``. Without ``scope``,
+        each route keeps its own counters."""
+        if not callable(spec):
+            parse_limits(spec)
+
+        async def dependency(request: Request, response: Response) -> None:
+            route = request.scope.get("route")
+            own = scope or (getattr(route, "path", None) or request.url.path)
+            policy: Policy[Request] = Policy(
+                spec=spec,
+                key_func=key_func or self.key_func,
+                scope=own,
+                name=name or scope or getattr(route, "name", None) or "route",
+                cost=cost,
+                algorithm=algorithm,
+            )
+            verdict = await self.enforcer.evaluate(policy, request)
+            fields = rate_limit_fields([verdict]) if self.headers else {}
+            refusal = _refusal(verdict, fields)
+            if refusal is not None:
+                raise RateLimitExceeded(*refusal)
+            _merge(response.headers, fields)
+
+        return dependency
+
+    def exempt(self, endpoint: F) -> F:
+        """Takes an endpoint out of the defaults that ``RateLimitMiddleware`` applies."""
+        setattr(endpoint, _EXEMPT, True)
+        return endpoint
+
+
+def _merge(headers: MutableHeaders, fields: dict[str, str], *, first: bool = False) -> None:
+    """Adds the fields, joined as list members with any already there (the
+    middleware's defaults and a route's own limits both report); ``first`` puts the
+    new members before the present ones."""
+    for field, value in fields.items():
+        present = headers.get(field)
+        if present:
+            value = f"{value}, {present}" if first else f"{present}, {value}"
+        headers[field] = value
+
+
+class RateLimitMiddleware:
+    """Applies the limiter's ``default_limits`` to every HTTP request, counted per
+    route, except for endpoints marked ``@limiter.exempt``."""
+
+    def __init__(self, app: ASGIApp, limiter: Limiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    def _route(self, scope: Scope) -> Any:
+        router = getattr(scope.get("app"), "router", None)
+        for route in getattr(router, "routes", []):
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return route
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limiter.default_limits:
+            await self.app(scope, receive, send)
+            return
+        route = self._route(scope)
+        if getattr(getattr(route, "endpoint", None), _EXEMPT, False):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        path = getattr(route, "path", None) or scope["path"]
+        policy: Policy[Request] = Policy(
+            spec=self.limiter.default_limits,
+            key_func=self.limiter.key_func,
+            scope=f"default:{path}",
+            name="default",
+        )
+        verdict = await self.limiter.enforcer.evaluate(policy, request)
+        fields = rate_limit_fields([verdict]) if self.limiter.headers else {}
+        refusal = _refusal(verdict, fields)
+        if refusal is not None:
+            status, body, headers = refusal
+            await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
+            return
+
+        async def send_with_fields(message: Message) -> None:
+            if message["type"] == "http.response.start" and fields:
+                _merge(MutableHeaders(scope=message), fields, first=True)
+            await send(message)
+
+        await self.app(scope, receive, send_with_fields)

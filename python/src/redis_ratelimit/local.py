@@ -1,0 +1,344 @@
+"""An in-process limiter that decides exactly as the module does, for when Redis
+cannot be reached (``on_failure="local"``).
+
+Each algorithm below is the module's (``src/algorithm/`` in the repository) written
+again over Python integers: the same windows anchored at the first counted request,
+the same rounding, the same retry and reset times, the same states. The test suite
+holds the two against each other call for call. What differs is only where the state
+lives: in this process, so each process limits on its own while Redis is away.
+
+State is per key, dropped at its expiry as Redis would drop the key, and bounded by
+``max_keys`` (the oldest keys go first when it is reached).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+from .decision import Decision, Decisions
+from .limits import MAX_AMOUNT, MAX_WINDOW_MS, Limit
+
+NS_PER_MS = 1_000_000
+U64_MAX = 2**64 - 1
+#: The module caps ``limit`` for the LOG algorithm (its state is O(limit)).
+MAX_LOG_LIMIT = 4096
+
+# The state each algorithm keeps, as the module stores it.
+Fixed = tuple[int, int]  # window start (ms), count
+Sliding = tuple[int, int, int]  # current window start (ms), previous count, current count
+Gcra = int  # theoretical arrival time (ns)
+Log = tuple[int, ...]  # timestamps (ms) of the counted units, oldest first
+State = Union[Fixed, Sliding, Gcra, Log]
+
+
+def _sat(v: int) -> int:
+    """u64 saturation, as the module's arithmetic saturates."""
+    return min(v, U64_MAX)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One decision: the reply, and the state to keep (``None``: keep what was)."""
+
+    decision: Decision
+    state: Optional[State]
+    expire_at_ms: int = 0
+
+
+def fixed(state: Optional[Fixed], limit: int, window_ms: int, cost: int, now_ms: int) -> Step:
+    start, count = now_ms, 0
+    if state is not None:
+        s, c = state
+        s = min(s, now_ms)
+        if now_ms < s + window_ms:
+            start, count = s, c
+    end = start + window_ms
+    until_end = max(end - now_ms, 0)
+    after = count + cost
+    if after <= limit:
+        return Step(
+            Decision(True, limit, limit - after, 0, until_end if after > 0 else 0),
+            (start, after) if cost > 0 else None,
+            end,
+        )
+    retry = -1 if cost > limit else until_end
+    return Step(
+        Decision(False, limit, max(limit - count, 0), retry, until_end if count > 0 else 0),
+        None,
+    )
+
+
+def _carried(prev: int, w: int, e: int) -> int:
+    return _ceil_div(prev * max(w - e, 0), w)
+
+
+def _first_fit(prev: int, w: int, allowance: int) -> int:
+    if prev <= allowance:
+        return 0
+    slack = allowance * w // prev
+    return w - min(slack, w)
+
+
+def sliding(state: Optional[Sliding], limit: int, w: int, cost: int, now: int) -> Step:
+    start, prev, cur = now, 0, 0
+    if state is not None:
+        s, p, c = state
+        s = min(s, now)
+        periods = (now - s) // w
+        if periods == 0:
+            start, prev, cur = s, p, c
+        elif periods == 1:
+            start, prev, cur = s + w, c, 0
+    e = now - start
+    used = _carried(prev, w, e) + cur
+
+    def reset_at(current: int) -> int:
+        if current > 0:
+            return start + 2 * w
+        if prev > 0:
+            return start + w
+        return now
+
+    if cost <= limit and used + cost <= limit:
+        new_cur = cur + cost
+        reset = reset_at(new_cur)
+        return Step(
+            Decision(True, limit, limit - used - cost, 0, reset - now),
+            (start, prev, new_cur) if cost > 0 else None,
+            reset,
+        )
+    if cost > limit:
+        retry = -1
+    elif cur + cost <= limit:
+        retry = start + _first_fit(prev, w, limit - cur - cost) - now
+    else:
+        retry = start + w + _first_fit(cur, w, limit - cost) - now
+    return Step(
+        Decision(False, limit, max(limit - used, 0), retry, reset_at(cur) - now),
+        None,
+    )
+
+
+def gcra(
+    state: Optional[Gcra], limit: int, window_ms: int, burst: int, cost: int, now: int
+) -> Step:
+    interval = max(_ceil_div(window_ms * NS_PER_MS, max(limit, 1)), 1)
+    burst = max(burst, 1)
+    horizon = _sat(now + _sat(burst * interval))
+    tat = min(max(now if state is None else state, now), horizon)
+    new_tat = _sat(tat + _sat(cost * interval))
+    if cost <= burst and new_tat <= horizon:
+        return Step(
+            Decision(
+                True,
+                burst,
+                min((horizon - new_tat) // interval, burst),
+                0,
+                _ceil_div(new_tat - now, NS_PER_MS),
+            ),
+            new_tat if cost > 0 else None,
+            _ceil_div(new_tat, NS_PER_MS),
+        )
+    retry = -1 if cost > burst else _ceil_div(new_tat - horizon, NS_PER_MS)
+    return Step(
+        Decision(
+            False,
+            burst,
+            min((horizon - tat) // interval, burst),
+            retry,
+            _ceil_div(tat - now, NS_PER_MS),
+        ),
+        None,
+    )
+
+
+def log(state: Optional[Log], limit: int, w: int, cost: int, now: int) -> Step:
+    live = [t for t in (min(ts, now) for ts in (state or ())) if t + w > now]
+    n = len(live)
+    reset = live[-1] + w - now if live else 0
+    if cost <= limit and n + cost <= limit:
+        return Step(
+            Decision(True, limit, limit - n - cost, 0, w if cost > 0 else reset),
+            tuple(live) + (now,) * cost if cost > 0 else None,
+            now + w,
+        )
+    retry = -1 if cost > limit else live[n + cost - limit - 1] + w - now
+    return Step(Decision(False, limit, max(limit - n, 0), retry, reset), None)
+
+
+def decide(
+    algorithm: str,
+    state: Optional[State],
+    limit: Limit,
+    cost: int,
+    now_ns: int,
+    burst: Optional[int] = None,
+) -> Step:
+    """One request of weight ``cost`` against ``limit``, from ``state`` (``None``: the
+    key does not exist), at ``now_ns`` (ns since the Unix epoch)."""
+    now_ms = now_ns // NS_PER_MS
+    amount, window = limit.amount, limit.window_ms
+    if algorithm == "fixed":
+        return fixed(state, amount, window, cost, now_ms)  # type: ignore[arg-type]
+    if algorithm == "sliding":
+        return sliding(state, amount, window, cost, now_ms)  # type: ignore[arg-type]
+    if algorithm == "gcra":
+        cap = amount if burst is None else burst
+        return gcra(state, amount, window, cap, cost, now_ns)  # type: ignore[arg-type]
+    if algorithm == "log":
+        return log(state, amount, window, cost, now_ms)  # type: ignore[arg-type]
+    raise ValueError(f"unknown algorithm {algorithm!r}")
+
+
+def peek(
+    algorithm: str,
+    state: Optional[State],
+    limit: Limit,
+    cost: int,
+    now_ns: int,
+    burst: Optional[int] = None,
+) -> Decision:
+    """What ``RATELIMIT.PEEK`` answers: the request's verdict, with ``remaining`` and
+    ``reset_after_ms`` of the state as it is."""
+    request = decide(algorithm, state, limit, cost, now_ns, burst).decision
+    as_is = decide(algorithm, state, limit, 0, now_ns, burst).decision
+    return Decision(
+        request.allowed,
+        request.limit,
+        as_is.remaining,
+        request.retry_after_ms,
+        as_is.reset_after_ms,
+    )
+
+
+def validate(algorithm: str, limit: Limit, cost: int, burst: Optional[int]) -> None:
+    """The module's argument bounds, so that the fallback refuses what Redis would."""
+    if algorithm == "log" and limit.amount > MAX_LOG_LIMIT:
+        raise ValueError(f"the log algorithm takes limits up to {MAX_LOG_LIMIT}")
+    if not 0 <= cost <= MAX_AMOUNT:
+        raise ValueError(f"cost must be from 0 to {MAX_AMOUNT}")
+    if burst is not None and (algorithm != "gcra" or not 1 <= burst <= MAX_AMOUNT):
+        raise ValueError("burst applies only to the gcra algorithm, from 1 to 10^12")
+    if not 1 <= limit.window_ms <= MAX_WINDOW_MS:
+        raise ValueError("the window must be from 1 ms to 10 years")
+
+
+def _wall_clock_ns() -> int:
+    return time.time_ns()
+
+
+class LocalLimiter:
+    """The module's commands over state kept in this process.
+
+    Thread-safe. ``clock`` gives the time in ns since the Unix epoch (the wall
+    clock, as the module uses, unless a test gives another).
+    """
+
+    def __init__(
+        self, *, max_keys: int = 100_000, clock: Callable[[], int] = _wall_clock_ns
+    ) -> None:
+        self.max_keys = max_keys
+        self.clock = clock
+        self._lock = threading.Lock()
+        # key -> (algorithm, state, expire_at_ms)
+        self._keys: dict[Union[str, bytes], tuple[str, State, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def _state(self, key: Union[str, bytes], algorithm: str, now_ms: int) -> Optional[State]:
+        entry = self._keys.get(key)
+        if entry is None:
+            return None
+        if now_ms > entry[2]:  # Redis drops a key once its expiry has passed
+            del self._keys[key]
+            return None
+        if entry[0] != algorithm:
+            raise ValueError(
+                f"the key holds {entry[0].upper()} state: use the same algorithm or another key"
+            )
+        return entry[1]
+
+    def _store(self, key: Union[str, bytes], algorithm: str, step: Step) -> None:
+        if step.state is None:
+            return
+        self._keys.pop(key, None)  # re-inserted last: the dict's order is the age
+        self._keys[key] = (algorithm, step.state, step.expire_at_ms)
+        if len(self._keys) > self.max_keys:
+            self._evict()
+
+    def _evict(self) -> None:
+        now_ms = self.clock() // NS_PER_MS
+        for key in [k for k, (_, _, exp) in self._keys.items() if now_ms > exp]:
+            del self._keys[key]
+        while len(self._keys) > self.max_keys:
+            del self._keys[next(iter(self._keys))]
+
+    def check(
+        self,
+        key: Union[str, bytes],
+        limit: Limit,
+        *,
+        cost: int = 1,
+        algorithm: str = "fixed",
+        burst: Optional[int] = None,
+    ) -> Decision:
+        validate(algorithm, limit, cost, burst)
+        with self._lock:
+            now = self.clock()
+            state = self._state(key, algorithm, now // NS_PER_MS)
+            step = decide(algorithm, state, limit, cost, now, burst)
+            if step.decision.allowed:
+                self._store(key, algorithm, step)
+            return step.decision
+
+    def peek(
+        self,
+        key: Union[str, bytes],
+        limit: Limit,
+        *,
+        cost: int = 1,
+        algorithm: str = "fixed",
+        burst: Optional[int] = None,
+    ) -> Decision:
+        validate(algorithm, limit, cost, burst)
+        with self._lock:
+            now = self.clock()
+            return peek(
+                algorithm, self._state(key, algorithm, now // NS_PER_MS), limit, cost, now, burst
+            )
+
+    def check_all(
+        self,
+        keys: Sequence[Union[str, bytes]],
+        limits: Sequence[Limit],
+        *,
+        cost: int = 1,
+        algorithm: str = "fixed",
+        burst: Optional[int] = None,
+    ) -> Decisions:
+        """All or nothing, as ``RATELIMIT.MCHECK``: ``limits[i]`` is kept under
+        ``keys[i]``."""
+        for lim in limits:
+            validate(algorithm, lim, cost, burst)
+        with self._lock:
+            now = self.clock()
+            states = [self._state(k, algorithm, now // NS_PER_MS) for k in keys]
+            steps = [decide(algorithm, s, lim, cost, now, burst) for s, lim in zip(states, limits)]
+            if all(step.decision.allowed for step in steps):
+                for k, step in zip(keys, steps):
+                    self._store(k, algorithm, step)
+                return Decisions(True, tuple(limits), tuple(s.decision for s in steps))
+            return Decisions(
+                False,
+                tuple(limits),
+                tuple(peek(algorithm, s, lim, cost, now, burst) for s, lim in zip(states, limits)),
+            )

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""`make bench`, Flask section: one Flask app limited by this package against the same
+app limited by Flask-Limiter (Redis storage), on one redis-server in one run.
+
+Each app serves a route with one limit and a route with two; the limits are high, so
+every request is allowed and counted (the common case). Both limiters send rate-limit
+headers (this package the IETF fields, Flask-Limiter its X-RateLimit-* ones with
+headers_enabled); Flask-Limiter's default, without headers, has a row of its own. Requests are made through
+Flask's test client, one after another, so the figures are the framework and the
+limiter's own cost per request, without a web server or network in front. Redis
+server time per request is the sum of INFO commandstats' usec over the run, divided
+by the requests.
+
+    python scripts/bench_flask.py --server redis-server --module path/to/module.so
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import flask_limiter
+import redis
+from flask import Flask
+from flask_limiter import Limiter as FlaskLimiter
+from flask_limiter.util import get_remote_address
+
+import redis_ratelimit
+from redis_ratelimit.flask import Limiter
+
+ONE = "1000000/minute"
+TWO = "1000000/second;1000000/minute"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(binary: str, module: str) -> Iterator[redis.Redis]:
+    with tempfile.TemporaryDirectory() as workdir:
+        port = free_port()
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", workdir, "--loadmodule", module],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=port, protocol=2, decode_responses=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("redis-server did not start") from None
+                time.sleep(0.02)
+        try:
+            yield client
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def views() -> tuple[Callable[[], str], Callable[[], str]]:
+    """Two fresh view functions with names of their own: Flask-Limiter keys a route's
+    limits by the view's module and name, so views sharing a name would share limits."""
+
+    def one() -> str:
+        return "ok"
+
+    def two() -> str:
+        return "ok"
+
+    return one, two
+
+
+def ours(url: str, algorithm: str) -> Flask:
+    app = Flask("ours")
+    limiter = Limiter(app, redis=url, algorithm=algorithm)
+    one, two = views()
+    app.add_url_rule("/one", "one", limiter.limit(ONE, scope=f"{algorithm}:one")(one))
+    app.add_url_rule("/two", "two", limiter.limit(TWO, scope=f"{algorithm}:two")(two))
+    return app
+
+
+def theirs(url: str, strategy: str, headers: bool = True) -> Flask:
+    app = Flask("flask_limiter")
+    limiter = FlaskLimiter(get_remote_address, app=app, storage_uri=url, strategy=strategy,
+                           headers_enabled=headers, key_prefix=f"{strategy}:{headers}")
+    one, two = views()
+    app.add_url_rule("/one", "one", limiter.limit(ONE)(one))
+    app.add_url_rule("/two", "two", limiter.limit(TWO)(two))
+    return app
+
+
+def unlimited() -> Flask:
+    app = Flask("unlimited")
+    one, two = views()
+    app.add_url_rule("/one", "one", one)
+    app.add_url_rule("/two", "two", two)
+    return app
+
+
+@dataclass
+class Row:
+    label: str
+    strategy: str
+    path: str
+    rps: list[float]
+    usec: list[float]
+    calls: list[float]
+
+
+def measure(client: redis.Redis, app: Flask, path: str, requests: int) -> tuple[float, float, float]:
+    test = app.test_client()
+    for _ in range(200):  # warm up: connections, scripts loaded
+        assert test.get(path).status_code == 200
+    client.flushall()
+    client.config_resetstat()
+    start = time.perf_counter()
+    for _ in range(requests):
+        test.get(path)
+    elapsed = time.perf_counter() - start
+    stats = client.info("commandstats")
+    usec = sum(v["usec"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config|resetstat"))
+    calls = sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config|resetstat"))
+    assert test.get(path).status_code == 200, "every request was allowed"
+    return requests / elapsed, usec / requests, calls / requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", default="redis-server")
+    parser.add_argument("--module", default=str(redis_ratelimit.module_path()))
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with server(args.server, args.module) as client:
+        url = f"redis://127.0.0.1:{client.connection_pool.connection_kwargs['port']}"
+        apps: list[tuple[str, str, Callable[[], Flask]]] = [
+            ("no limiter", "", unlimited),
+            ("redis-ratelimit", "fixed", lambda: ours(url, "fixed")),
+            ("redis-ratelimit", "sliding", lambda: ours(url, "sliding")),
+            (f"Flask-Limiter {flask_limiter.__version__}", "fixed-window",
+             lambda: theirs(url, "fixed-window")),
+            (f"Flask-Limiter {flask_limiter.__version__}", "fixed-window, no headers",
+             lambda: theirs(url, "fixed-window", headers=False)),
+            (f"Flask-Limiter {flask_limiter.__version__}", "moving-window",
+             lambda: theirs(url, "moving-window")),
+        ]
+        rows = [Row(label, strategy, path, [], [], []) for label, strategy, _ in apps
+                for path in ("/one", "/two")]
+        built = {(label, strategy): make() for label, strategy, make in apps}
+        for _ in range(args.rounds):
+            for row in rows:
+                rps, usec, calls = measure(client, built[(row.label, row.strategy)], row.path,
+                                           args.requests)
+                row.rps.append(rps)
+                row.usec.append(usec)
+                row.calls.append(calls)
+    version = subprocess.run([args.server, "--version"], capture_output=True, text=True)
+    print(f"## Flask: this package against Flask-Limiter ({version.stdout.split(' sha=')[0]}; "
+          f"{args.requests} requests per app and route, Flask test client; median of "
+          f"{args.rounds} rounds)\n")
+    print("| limiter | strategy | limits | requests/s | x no limiter | Redis commands/request "
+          "| Redis usec/request |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    base = {row.path: statistics.median(row.rps) for row in rows if row.label == "no limiter"}
+    for row in rows:
+        rps = statistics.median(row.rps)
+        limits = "1" if row.path == "/one" else "2"
+        print(f"| {row.label} | {row.strategy or '-'} | {limits if row.strategy else '-'} | "
+              f"{rps:,.0f} | {rps / base[row.path]:.2f} | {statistics.median(row.calls):.1f} | "
+              f"{statistics.median(row.usec):.2f} |")
+    print()
+
+
+if __name__ == "__main__":
+    main()
