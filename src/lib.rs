@@ -1,24 +1,19 @@
 //! redis-ratelimit: atomic, in-server rate limiting for Redis.
 //!
-//! This file only registers the module: commands with their flags and key positions,
-//! module options and the INFO section. The pure parts (`args`, `algorithm`, `state`)
-//! know nothing of Redis; `command` is the glue between the two.
-//!
-//! The registration is compiled only with the `module` feature (on by default) and
-//! outside unit tests: it installs the Redis allocator as the global allocator, which
-//! exists only inside redis-server.
+//! Two halves. The pure half knows nothing of Redis and is unit-tested, property-tested
+//! and fuzzed without a server: `args` (bytes to a typed request, every validation),
+//! `algorithm` (state, limit, now to a decision), `state` (state to the bytes stored),
+//! `cell` (redis-cell's `CL.THROTTLE`), `command_docs`, `failure`, `load_args` and
+//! `stats`. The glue half, `module`, is the only one that touches the Redis module API.
 
 pub mod algorithm;
 pub mod args;
 pub mod cell;
 pub mod command_docs;
+pub mod failure;
 pub mod load_args;
 pub mod state;
 pub mod stats;
 
 #[cfg(all(feature = "module", not(test)))]
-mod command;
-#[cfg(all(feature = "module", not(test)))]
-mod info;
-#[cfg(all(feature = "module", not(test)))]
-mod registration;
+mod module;
