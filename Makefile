@@ -28,6 +28,7 @@ demo: deps-build
 test: deps-test lint build unit integration crash-guard sanitize examples python demo-test fuzz-smoke
 
 lint:
+	python3 scripts/check-docs.py
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
