@@ -35,6 +35,7 @@ lint:
 
 unit:
 	cargo test --lib
+	cargo test -p redis-test-harness
 
 # The same suite against each supported server: Redis 7.0 (Debian), 6.2 and Valkey 9,
 # once as loaded by default and once with FIXED and GCRA state in the compact form.

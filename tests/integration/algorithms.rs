@@ -4,7 +4,7 @@
 use std::thread::sleep;
 use std::time::Duration;
 
-use crate::server::Server;
+use crate::server::{Server, Start};
 use crate::util::*;
 
 const ALGORITHMS: [&str; 4] = ["FIXED", "SLIDING", "GCRA", "LOG"];

@@ -1,6 +1,6 @@
 //! redis-cell compatibility: `CL.THROTTLE` with the load argument `CELL-COMPAT yes`.
 
-use crate::server::{module_path, Server};
+use crate::server::{module_path, Server, Start};
 use crate::util::*;
 
 #[test]

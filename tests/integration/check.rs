@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::Value;
 
-use crate::server::{compact_run, Server};
+use crate::server::{compact_run, Server, Start};
 use crate::util::*;
 
 #[test]

@@ -1,45 +1,12 @@
 //! Redis Cluster: three primaries on loopback, each with the module loaded.
 
 use std::process::Command;
-use std::time::Duration;
 
-use crate::server::{compact_run, wait_until, Server};
+use crate::server::{compact_run, with_module, Server};
 use crate::util::*;
 
 fn start_cluster() -> Vec<Server> {
-    let nodes: Vec<Server> = (0..3)
-        .map(|_| {
-            Server::start_with(&[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-            ])
-        })
-        .collect();
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
-        .collect();
-    let out = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .expect("run redis-cli --cluster create");
-    assert!(
-        out.status.success(),
-        "cluster create: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    for n in &nodes {
-        let mut c = n.client();
-        wait_until("cluster_state:ok", Duration::from_secs(30), || {
-            let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap();
-            info.contains("cluster_state:ok")
-        });
-    }
-    nodes
+    redis_test_harness::cluster(3, || with_module(&[]))
 }
 
 fn slot(c: &mut redis::Connection, key: &str) -> u16 {

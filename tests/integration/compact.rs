@@ -3,7 +3,7 @@
 //! suite also runs once more with the option on; these tests check what is particular
 //! to it, whatever the run's default.)
 
-use crate::server::Server;
+use crate::server::{Server, Start};
 use crate::util::*;
 
 fn compact() -> Server {

@@ -3,7 +3,7 @@
 //! run (the release module has no such command); `make test` runs it against the
 //! crash-test build (`make crash-guard`), and `make sanitize` under valgrind.
 
-use crate::server::Server;
+use crate::server::{Server, Start};
 use crate::util::*;
 
 #[test]

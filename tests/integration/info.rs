@@ -1,6 +1,6 @@
 //! `INFO ratelimit`: counters per command and per algorithm, moving as calls are made.
 
-use crate::server::Server;
+use crate::server::{Server, Start};
 use crate::util::*;
 
 fn counter(c: &mut redis::Connection, field: &str) -> u64 {

@@ -3,7 +3,7 @@
 
 use redis::{Connection, Value};
 
-use crate::server::Server;
+use crate::server::{Server, Start};
 use crate::util::*;
 
 /// An MCHECK reply: allowed, then the five integers of each limit.

@@ -1,7 +1,7 @@
 //! What production needs: persistence, failover, ACL, memory limits, loading and
 //! unloading at run time.
 
-use crate::server::{binary_version, module_path, Server};
+use crate::server::{binary_version, module_path, Server, Start};
 use crate::util::*;
 
 const ALGORITHMS: [&str; 4] = ["FIXED", "SLIDING", "GCRA", "LOG"];

@@ -3,7 +3,7 @@
 
 use redis::Value;
 
-use crate::server::Server;
+use crate::server::{Server, Start};
 use crate::util::*;
 
 /// Command lines whose replies do not depend on the moment they are made: each runs

@@ -1,6 +1,6 @@
 //! Replication: replicas receive effects with absolute expiry, never the command.
 
-use crate::server::Server;
+use crate::server::{Server, Start};
 use crate::util::*;
 
 fn offset(c: &mut redis::Connection) -> u64 {

@@ -5,7 +5,7 @@
 
 use redis::{Connection, Value};
 
-use crate::server::Server;
+use crate::server::{Server, Start};
 
 /// A small deterministic generator (xorshift64*), so that a failure reproduces.
 struct Rng(u64);

@@ -7,9 +7,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,14 +24,6 @@ pub fn module_path() -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Polls `cond` until it holds, failing after `timeout`.
 pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond().await {
@@ -41,135 +32,36 @@ pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl AsyncFnMut
     }
 }
 
-/// A redis-server with the module loaded, killed when dropped.
-pub struct Redis {
-    child: Option<Child>,
-    pub port: u16,
-    dir: tempfile::TempDir,
-    extra: Vec<String>,
+/// A redis-server with the module loaded, from the workspace's harness (free port,
+/// bounded wait, killed on drop; `restart` comes back on the same port).
+pub type Redis = redis_test_harness::Server;
+
+/// How the demo's tests start servers.
+pub trait StartRedis {
+    fn start() -> Redis;
+    fn start_with(extra: &[&str]) -> Redis;
+    fn connection(&self) -> redis::Connection;
 }
 
-impl Redis {
-    pub fn start() -> Redis {
+impl StartRedis for Redis {
+    fn start() -> Redis {
         Redis::start_with(&[])
     }
 
-    /// A server with extra `--option value` arguments.
-    pub fn start_with(extra: &[&str]) -> Redis {
-        let mut r = Redis {
-            child: None,
-            port: 0,
-            dir: tempfile::tempdir().unwrap(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        for _ in 0..5 {
-            r.port = free_port();
-            if r.launch() {
-                return r;
-            }
-        }
-        panic!("redis-server would not start");
+    fn start_with(extra: &[&str]) -> Redis {
+        with_module().args(extra).start()
     }
 
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server on its port; false if it exited (the port was taken).
-    fn launch(&mut self) -> bool {
-        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let mut child = Command::new(&binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .args(&self.extra)
-            .arg("--loadmodule")
-            .arg(module_path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {binary}: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return false; // exited, and reaped by try_wait
-            }
-            if self.ping() {
-                self.child = Some(child);
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("redis-server on port {} did not answer in time", self.port);
-    }
-
-    fn ping(&self) -> bool {
-        redis::Client::open(self.url())
-            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            .is_ok()
-    }
-
-    pub fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-
-    /// Kills the server at once, as a crash would.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it again on the same port (the data is gone: persistence is off).
-    pub fn restart(&mut self) {
-        self.kill();
-        assert!(self.launch(), "port {} was taken meanwhile", self.port);
-    }
-
-    /// How many times a command ran, from INFO commandstats.
-    /// How many error replies starting with `code` (MOVED, ASK, ...) this server sent
-    /// (`INFO errorstats`, Redis 7.0+).
-    pub fn errors(&self, code: &str) -> u64 {
-        let info: String = redis::cmd("INFO")
-            .arg("errorstats")
-            .query(&mut self.connection())
-            .unwrap();
-        let prefix = format!("errorstat_{code}:count=");
-        info.lines()
-            .find_map(|l| l.strip_prefix(&prefix).map(|n| n.trim().parse().unwrap()))
-            .unwrap_or(0)
-    }
-
-    pub fn calls(&self, command: &str) -> u64 {
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut self.connection())
-            .unwrap();
-        let prefix = format!("cmdstat_{}:calls=", command.to_ascii_lowercase());
-        // Redis keeps the case a module registered the command with.
-        info.to_ascii_lowercase()
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
-            .and_then(|rest| rest.split(',').next().map(str::to_string))
-            .map_or(0, |n| n.parse().unwrap())
+    fn connection(&self) -> redis::Connection {
+        self.client()
     }
 }
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A server with the module loaded.
+pub fn with_module() -> redis_test_harness::ServerBuilder {
+    Redis::builder().module(module_path(), &[])
 }
 
-/// The bundled configuration, edited by `edit` (TOML text in, TOML text out).
 pub fn config(edit: impl FnOnce(String) -> String) -> Config {
     Config::parse(&edit(config::DEFAULT.to_string())).expect("test configuration parses")
 }
