@@ -6,7 +6,7 @@ MODULE := $(CURDIR)/target/release/libredis_ratelimit.so
 REDIS_PORT ?= 6379
 DEMO_PORT ?= 3000
 
-.PHONY: build test run bench wheel python fuzz fuzz-smoke sanitize crash-guard deps-build deps-test deps-run deps-bench lint unit integration examples demo-test demo clean
+.PHONY: build test run bench wheel python layer-test fuzz fuzz-smoke sanitize crash-guard deps-build deps-test deps-run deps-bench lint unit integration examples demo-test demo clean
 
 deps-build deps-test deps-run deps-bench: deps-%:
 	@scripts/deps.sh $*
@@ -25,7 +25,7 @@ demo: deps-build
 
 ## test: formatting, lints, unit and property tests, integration tests on real servers,
 ## the same command tests under valgrind, the examples, the demo and a fuzz smoke run
-test: deps-test lint build unit integration crash-guard sanitize examples python demo-test fuzz-smoke
+test: deps-test lint build unit integration crash-guard sanitize examples python layer-test demo-test fuzz-smoke
 
 lint:
 	python3 scripts/check-docs.py
@@ -98,6 +98,10 @@ wheel: deps-run
 # and a 3-node cluster of each.
 python: deps-test build
 	@scripts/python-package.sh
+
+# The axum layer crate's tests and doc examples, against Debian's server.
+layer-test: build
+	RATELIMIT_MODULE=$(MODULE) cargo test -p axum-redis-ratelimit
 
 # The demo app's unit tests, API tests and headless-Chromium page test, against
 # Debian's server with the module.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::limiter::{self, RateLimiter};
+use axum_redis_ratelimit::{RateLimitLayer, RateLimiter};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -150,10 +150,7 @@ pub fn router(state: AppState) -> Router {
     let limited = Router::new()
         .route("/api/data", get(data))
         .route("/api/public", get(public))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.limiter.clone(),
-            limiter::limit,
-        ));
+        .route_layer(RateLimitLayer::new(state.limiter.clone()));
     Router::new()
         .route(
             "/",

@@ -1,11 +1,10 @@
 //! ratelimit-demo: a web API limited by the redis-ratelimit module, one call per
-//! request. `limiter` is the reusable part (an axum middleware layer); `app` wires it to
-//! a few routes and a page that shows it at work.
+//! request, through the `axum-redis-ratelimit` layer; `app` wires it to a few routes
+//! and a page that shows it at work, `config` reads its policies from a TOML file.
 
 pub mod app;
 pub mod config;
-pub mod limiter;
-pub mod load;
+pub use axum_redis_ratelimit::load;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,8 +12,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use app::{router, AppState};
+pub use axum_redis_ratelimit::RateLimiter;
 pub use config::Config;
-pub use limiter::RateLimiter;
 
 /// Builds the app and serves it on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -25,8 +24,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let metrics = app::metrics_handle();
-    let limiter = Arc::new(RateLimiter::new(config, redis_url, load)?);
-    metrics::gauge!("ratelimit_demo_fallback_active").set(0.0);
+    let limiter = Arc::new(
+        RateLimiter::new(config, redis_url)?
+            .with_load_source(load)
+            .with_metrics_prefix("ratelimit_demo"),
+    );
     let state = AppState { limiter, metrics };
     axum::serve(
         listener,

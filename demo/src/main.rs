@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use ratelimit_demo::config::{self, Config};
+use ratelimit_demo::config::{self, Config, ConfigFile};
 use ratelimit_demo::load::SystemLoad;
 
 /// A rate-limited web API that calls the redis-ratelimit module once per request.

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ratelimit_demo::config::{self, Config};
+use ratelimit_demo::config::{self, Config, ConfigFile};
 use ratelimit_demo::load::FixedLoad;
 
 pub fn module_path() -> PathBuf {

@@ -1,0 +1,86 @@
+//! The tower `Layer` and `Service` pair that puts a `RateLimiter` in front of routes.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::{ConnectInfo, Request};
+use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
+
+use crate::limiter::RateLimiter;
+
+/// Limits the routes it wraps: `router.route_layer(RateLimitLayer::new(limiter))`.
+/// Handlers know nothing of it. The peer address comes from `ConnectInfo`, so serve
+/// with `into_make_service_with_connect_info::<SocketAddr>()`.
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    limiter: Arc<RateLimiter>,
+}
+
+impl RateLimitLayer {
+    pub fn new(limiter: Arc<RateLimiter>) -> RateLimitLayer {
+        RateLimitLayer { limiter }
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimitService<S>;
+
+    fn layer(&self, inner: S) -> RateLimitService<S> {
+        RateLimitService {
+            inner,
+            limiter: self.limiter.clone(),
+        }
+    }
+}
+
+/// The service `RateLimitLayer` wraps around a route.
+#[derive(Clone)]
+pub struct RateLimitService<S> {
+    inner: S,
+    limiter: Arc<RateLimiter>,
+}
+
+impl<S> Service<Request> for RateLimitService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let limiter = self.limiter.clone();
+        // The clone that was polled ready serves this request; a fresh one stays.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0);
+            let decided = limiter
+                .check(request.uri().path(), peer, request.headers())
+                .await;
+            match decided {
+                Ok(fields) => {
+                    let mut response = inner.call(request).await?;
+                    if let Some(fields) = fields {
+                        response.headers_mut().extend(fields);
+                    }
+                    Ok(response)
+                }
+                Err(refusal) => Ok(refusal.into_response()),
+            }
+        })
+    }
+}

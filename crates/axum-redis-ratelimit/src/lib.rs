@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+
+mod backend;
+pub mod config;
+mod deny_cache;
+mod error;
+mod headers;
+mod identity;
+mod key;
+mod layer;
+mod limiter;
+pub mod load;
+mod local;
+mod log_throttle;
+mod plan;
+
+pub use config::Config;
+pub use error::{Denial, RateLimitError};
+pub use key::{ApiKeyOrPeerIp, KeyExtractor, PeerIp, Subject, API_KEY};
+pub use layer::{RateLimitLayer, RateLimitService};
+pub use limiter::{RateLimiter, Source};

@@ -1,0 +1,334 @@
+//! The limiter: who is asking, which policy applies, one Redis call (or a cached
+//! denial, or the failure mode), and the answer: the `RateLimit` fields to add, or
+//! the error to answer with.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::backend::Backend;
+use crate::config::{Config, OnFailure};
+use crate::deny_cache::{self, DenyCache};
+use crate::error::{Denial, RateLimitError};
+use crate::headers::{self, LimitView};
+use crate::key::{ApiKeyOrPeerIp, KeyExtractor, Subject};
+use crate::load::LoadSource;
+use crate::local::LocalLimiter;
+use crate::log_throttle::LogThrottle;
+use crate::plan::{Plan, Verdict};
+
+/// After a failed Redis call, how long requests skip Redis before it is tried again.
+/// Short, so that limiting returns to Redis soon after it answers again; long enough
+/// that a dead Redis does not add a timeout to every request.
+const REDIS_RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// Where a decision came from, as the metrics label it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    Redis,
+    LocalCache,
+    Fallback,
+}
+
+impl Source {
+    fn label(self) -> &'static str {
+        match self {
+            Source::Redis => "redis",
+            Source::LocalCache => "local_cache",
+            Source::Fallback => "fallback",
+        }
+    }
+}
+
+/// The rate limiter behind `RateLimitLayer`; share it as an `Arc` (the layer takes
+/// one) and ask it about Redis's health with `redis_up`.
+pub struct RateLimiter {
+    config: Config,
+    keys: Box<dyn KeyExtractor>,
+    backend: Backend,
+    local: LocalLimiter,
+    deny_cache: Option<DenyCache>,
+    load: Option<Arc<dyn LoadSource>>,
+    redis_down_until: Mutex<Option<Instant>>,
+    fallback_active: AtomicBool,
+    log: LogThrottle,
+    metrics: Metrics,
+    /// (policy, decision, source, counter); a policy has one route.
+    counters: Mutex<Vec<(String, &'static str, Source, metrics::Counter)>>,
+}
+
+/// The metric names, under a prefix of the app's choosing, and the handles that need
+/// no labels (registered once: a labelled key built per request costs allocations).
+struct Metrics {
+    requests: String,
+    redis_call_seconds: metrics::Histogram,
+    redis_errors: metrics::Counter,
+    fallback_active: metrics::Gauge,
+}
+
+impl Metrics {
+    fn new(prefix: &str) -> Metrics {
+        let m = Metrics {
+            requests: format!("{prefix}_requests_total"),
+            redis_call_seconds: metrics::histogram!(format!("{prefix}_redis_call_seconds")),
+            redis_errors: metrics::counter!(format!("{prefix}_redis_errors_total")),
+            fallback_active: metrics::gauge!(format!("{prefix}_fallback_active")),
+        };
+        m.fallback_active.set(0.0);
+        m
+    }
+}
+
+impl RateLimiter {
+    /// A limiter for `config` (checked here), talking to Redis at `redis_url`
+    /// (`redis://host:port`, or `redis+cluster://a:port,b:port` for a cluster).
+    /// Clients are keyed by API key or address (`ApiKeyOrPeerIp`), limits do not adapt
+    /// to load, and metrics are named `ratelimit_*`, until the `with_` methods say
+    /// otherwise.
+    pub fn new(config: Config, redis_url: &str) -> Result<RateLimiter, String> {
+        config.validate()?;
+        let keys = ApiKeyOrPeerIp::from_config(&config)?;
+        let backend = Backend::new(redis_url, Duration::from_millis(config.redis.timeout_ms))?;
+        let deny_cache = config
+            .deny_cache
+            .enabled
+            .then(|| DenyCache::new(config.deny_cache.max_entries));
+        Ok(RateLimiter {
+            local: LocalLimiter::new(config.deny_cache.max_entries),
+            keys: Box::new(keys),
+            backend,
+            deny_cache,
+            load: None,
+            redis_down_until: Mutex::new(None),
+            fallback_active: AtomicBool::new(false),
+            log: LogThrottle::new(10),
+            metrics: Metrics::new("ratelimit"),
+            counters: Mutex::new(Vec::new()),
+            config,
+        })
+    }
+
+    /// Keys requests with `keys` instead of by API key or address.
+    pub fn with_key_extractor(mut self, keys: impl KeyExtractor) -> RateLimiter {
+        self.keys = Box::new(keys);
+        self
+    }
+
+    /// Shrinks limits under load, as `config.adaptive` says, reading load from `load`.
+    pub fn with_load_source(mut self, load: Arc<dyn LoadSource>) -> RateLimiter {
+        self.load = Some(load);
+        self
+    }
+
+    /// Names the metrics `<prefix>_requests_total` and so on.
+    pub fn with_metrics_prefix(mut self, prefix: &str) -> RateLimiter {
+        self.metrics = Metrics::new(prefix);
+        self
+    }
+
+    /// The request counter for one set of labels. Handles are registered once and
+    /// kept: building a labelled metric key on every request costs allocations.
+    fn counter(
+        &self,
+        route: &str,
+        policy: &str,
+        decision: &'static str,
+        source: Source,
+    ) -> metrics::Counter {
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        // A handful of entries (policies x decisions x sources): a scan without
+        // allocating beats hashing an owned key.
+        let found = counters
+            .iter()
+            .find(|(p, d, s, _)| p == policy && *d == decision && *s == source);
+        if let Some((_, _, _, c)) = found {
+            return c.clone();
+        }
+        let c = metrics::counter!(
+            self.metrics.requests.clone(),
+            "route" => route.to_string(),
+            "policy" => policy.to_string(),
+            "decision" => decision,
+            "source" => source.label(),
+        );
+        counters.push((policy.to_string(), decision, source, c.clone()));
+        c
+    }
+
+    /// Whether Redis answers now (for /healthz).
+    pub async fn redis_up(&self) -> bool {
+        self.backend.ping().await
+    }
+
+    /// Whether the failure mode is in force because Redis did not answer.
+    pub fn fallback_active(&self) -> bool {
+        self.fallback_active.load(Ordering::Relaxed)
+    }
+
+    fn adaptive_factor(&self) -> f64 {
+        let a = &self.config.adaptive;
+        if !a.enabled {
+            return 1.0;
+        }
+        match self.load.as_ref().and_then(|l| l.load_per_cpu()) {
+            Some(load) if a.enabled && load > a.threshold => a.factor,
+            _ => 1.0,
+        }
+    }
+
+    /// Redis, unless it failed moments ago.
+    async fn ask_redis(&self, plan: &Plan) -> Option<Verdict> {
+        let skip = self
+            .redis_down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| Instant::now() < until);
+        if skip {
+            return None;
+        }
+        let started = Instant::now();
+        let result = self.backend.check(plan).await;
+        self.metrics
+            .redis_call_seconds
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(verdict) => {
+                *self
+                    .redis_down_until
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
+                if self.fallback_active.swap(false, Ordering::Relaxed) {
+                    tracing::info!("Redis answers again: limiting through Redis");
+                    self.metrics.fallback_active.set(0.0);
+                }
+                Some(verdict)
+            }
+            Err(error) => {
+                self.metrics.redis_errors.increment(1);
+                *self
+                    .redis_down_until
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + REDIS_RETRY_AFTER);
+                if !self.fallback_active.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        %error,
+                        mode = ?self.config.redis.on_failure,
+                        "Redis unavailable: failure mode in force until it answers"
+                    );
+                    self.metrics.fallback_active.set(1.0);
+                }
+                None
+            }
+        }
+    }
+}
+
+fn header(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+impl RateLimiter {
+    /// Decides one request: `Ok(None)` when no policy limits it (or Redis failed and
+    /// the failure mode is `open`), `Ok(Some(fields))` when it may go on with these
+    /// `RateLimit` fields, `Err` with the answer to give instead.
+    pub async fn check(
+        &self,
+        route: &str,
+        peer: Option<SocketAddr>,
+        request_headers: &HeaderMap,
+    ) -> Result<Option<HeaderMap>, RateLimitError> {
+        if !self.config.is_limited(route) {
+            return Ok(None);
+        }
+        let client: Subject = self.keys.extract(peer, request_headers)?;
+        let Some(policy) = self.config.policy(route, &client.tier) else {
+            return Ok(None);
+        };
+        let plan = Plan::new(policy, &client.id, self.adaptive_factor());
+        let count = |source: Source, decision: &'static str| {
+            self.counter(route, &plan.policy, decision, source)
+                .increment(1);
+        };
+
+        let cached = self
+            .deny_cache
+            .as_ref()
+            .and_then(|c| c.get(&plan.keys[0], Instant::now()));
+        let (verdict, source) = match cached {
+            Some(v) => (v, Source::LocalCache),
+            None => match self.ask_redis(&plan).await {
+                Some(v) => (v, Source::Redis),
+                None => match self.config.redis.on_failure {
+                    OnFailure::Local => (self.local.check(&plan), Source::Fallback),
+                    OnFailure::Open => {
+                        count(Source::Fallback, "allowed");
+                        return Ok(None);
+                    }
+                    OnFailure::Closed => {
+                        count(Source::Fallback, "unavailable");
+                        return Err(RateLimitError::Unavailable);
+                    }
+                },
+            },
+        };
+
+        let views: Vec<LimitView> = verdict
+            .outcomes
+            .iter()
+            .zip(&plan.limits)
+            .map(|(o, &(_, window_s))| LimitView::new(window_s, o))
+            .collect();
+        let mut fields = HeaderMap::with_capacity(2);
+        fields.insert(
+            HeaderName::from_static("ratelimit-policy"),
+            header(&headers::policy_field(&plan.policy, &views)),
+        );
+        fields.insert(
+            HeaderName::from_static("ratelimit"),
+            header(&headers::ratelimit_field(&plan.policy, &views)),
+        );
+
+        if verdict.allowed {
+            count(source, "allowed");
+            return Ok(Some(fields));
+        }
+
+        count(source, "denied");
+        let denying = || verdict.outcomes.iter().filter(|o| !o.allowed);
+        let retry_after_ms = denying().map(|o| o.retry_after_ms).max().unwrap_or(0);
+        let retry_after_ms = if denying().any(|o| o.retry_after_ms < 0) {
+            -1
+        } else {
+            retry_after_ms
+        };
+        // Only Redis's denials are worth caching: the fallback limiter is in-process
+        // already, and caching its denials would keep Redis out after it comes back.
+        if source == Source::Redis {
+            if let (Some(cache), Some(wait)) =
+                (self.deny_cache.as_ref(), deny_cache::cache_for(&verdict))
+            {
+                cache.insert(&plan.keys[0], Instant::now() + wait, &verdict);
+            }
+        }
+        if let Some(suppressed) = self.log.admit(Instant::now()) {
+            tracing::info!(
+                client = %client.id,
+                route = %route,
+                policy = %plan.policy,
+                retry_after_ms,
+                source = source.label(),
+                suppressed_since_last = suppressed,
+                "rate limited"
+            );
+        }
+        Err(RateLimitError::TooManyRequests(Box::new(Denial {
+            policy: plan.policy.clone(),
+            retry_after_ms,
+            retry_after_s: headers::retry_after_s(denying().map(|o| o.retry_after_ms)),
+            fields,
+        })))
+    }
+}

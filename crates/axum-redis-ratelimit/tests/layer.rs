@@ -1,0 +1,138 @@
+//! The layer on a plain axum router, against a real redis-server with the module
+//! (`$RATELIMIT_MODULE`, default the workspace's release build), driven with
+//! `tower::ServiceExt::oneshot`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use axum_redis_ratelimit::{
+    Config, KeyExtractor, RateLimitError, RateLimitLayer, RateLimiter, Subject,
+};
+use redis_test_harness::Server;
+use tower::ServiceExt;
+
+fn redis() -> Server {
+    let module = std::env::var_os("RATELIMIT_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/release/libredis_ratelimit.so")
+        });
+    Server::builder().module(module, &[]).start()
+}
+
+fn app(limiter: RateLimiter) -> Router {
+    Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .route("/free", get(|| async { "free" }))
+        .route_layer(RateLimitLayer::new(Arc::new(limiter)))
+}
+
+async fn get_from(
+    app: &Router,
+    path: &str,
+    peer: &str,
+    headers: &[(&str, &str)],
+) -> axum::response::Response {
+    let mut request = Request::builder().uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .extension(ConnectInfo(peer.parse::<SocketAddr>().unwrap()))
+        .body(Body::empty())
+        .unwrap();
+    app.clone().oneshot(request).await.unwrap()
+}
+
+fn field(r: &axum::response::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_plain_router_is_limited_per_client_address() {
+    let server = redis();
+    let config = Config::default().limit_route("/hello", &[(3, 60)]);
+    let app = app(RateLimiter::new(config, &server.url()).unwrap());
+    for left in [2, 1, 0] {
+        let r = get_from(&app, "/hello", "192.0.2.1:5000", &[]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(field(&r, "ratelimit-policy"), "\"hello\";q=3;w=60");
+        assert!(field(&r, "ratelimit").starts_with(&format!("\"hello\";r={left};t=")));
+    }
+    let r = get_from(&app, "/hello", "192.0.2.1:5001", &[]).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = field(&r, "retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"], "Too Many Requests");
+    assert_eq!(body["policy"], "hello");
+    // Another address has its own limit; a route without a policy is not touched.
+    assert_eq!(
+        get_from(&app, "/hello", "192.0.2.2:5000", &[])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let free = get_from(&app, "/free", "192.0.2.1:5000", &[]).await;
+    assert_eq!(free.status(), StatusCode::OK);
+    assert_eq!(field(&free, "ratelimit"), "");
+    assert_eq!(server.calls("ratelimit.check"), 5);
+}
+
+struct UserId;
+
+impl KeyExtractor for UserId {
+    fn extract(
+        &self,
+        _peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+    ) -> Result<Subject, RateLimitError> {
+        let user = headers.get("x-user-id").and_then(|v| v.to_str().ok());
+        let user = user.ok_or(RateLimitError::UnknownApiKey)?;
+        Ok(Subject {
+            tier: "anonymous".into(),
+            id: format!("user:{user}"),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_key_extractor_of_ones_own_decides_who_counts() {
+    let server = redis();
+    let config = Config::default().limit_route("/hello", &[(1, 60), (5, 3600)]);
+    let limiter = RateLimiter::new(config, &server.url())
+        .unwrap()
+        .with_key_extractor(UserId);
+    let app = app(limiter);
+    let alice = [("x-user-id", "alice")];
+    assert_eq!(
+        get_from(&app, "/hello", "192.0.2.1:1", &alice)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // From another address, still alice: the second request in a minute is denied,
+    // and the hourly limit loses nothing to it (one MCHECK, all or nothing).
+    let denied = get_from(&app, "/hello", "198.51.100.9:1", &alice).await;
+    assert_eq!(denied.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        field(&denied, "ratelimit").contains("\"hello-2\";r=4;"),
+        "{}",
+        field(&denied, "ratelimit")
+    );
+    let bob = get_from(&app, "/hello", "192.0.2.1:1", &[("x-user-id", "bob")]).await;
+    assert_eq!(bob.status(), StatusCode::OK);
+    let nobody = get_from(&app, "/hello", "192.0.2.1:1", &[]).await;
+    assert_eq!(nobody.status(), StatusCode::UNAUTHORIZED);
+}
