@@ -25,14 +25,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "target/release/libredis_ratelimit.so"
 DEMO = ROOT / "target/release/ratelimit-demo"
-# The server binary; --server picks another (for example Redis 6.2 or Valkey).
-SERVER = "redis-server"
 FAR_FUTURE_MS = str(int(time.time() * 1000) + 10 * 365 * 86400 * 1000)
 
 # The fixed window web teams write by hand: INCR, then EXPIRE on the first hit.
@@ -51,13 +50,15 @@ def free_port():
 
 
 class Server:
-    """A redis-server of the benchmark's own, with the module (and CL.THROTTLE)."""
+    """A redis-server of the benchmark's own, with the module (and CL.THROTTLE): a
+    context manager, killed on leaving it. `binary` is the server to measure."""
 
-    def __init__(self, extra=(), cpu=None, load=()):
+    def __init__(self, binary, extra=(), cpu=None, load=()):
+        self.binary = binary
         self.dir = tempfile.TemporaryDirectory()
         self.port = free_port()
         self.proc = subprocess.Popen(
-            pinned(cpu) + [SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+            pinned(cpu) + [binary, "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir.name,
              "--repl-diskless-sync-delay", "0", *extra,
              "--loadmodule", str(MODULE), "CELL-COMPAT", "yes", *load],
@@ -77,6 +78,12 @@ class Server:
         self.proc.kill()
         self.proc.wait()
         self.dir.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def usec_per_call(self, command):
         stats = self.client.info("commandstats")
@@ -158,12 +165,21 @@ def run_multi(server, prefix, requests, random_keys):
     pipe.execute()
 
 
+class SpeedRow(NamedTuple):
+    """One command in one round: server time per call and throughput, and both as
+    ratios to INCR in the same round."""
+    usec: float
+    rps: float
+    usec_ratio: float
+    rps_ratio: float
+
+
 def speed(main, compact, rounds, requests):
     sha = main.client.script_load(LUA_FIXED)
     specs = speed_specs(sha)
     modes = [(16, True, "random keys, -P 16"), (1, True, "random keys, no pipelining"),
              (16, False, "one hot key, -P 16")]
-    # results[mode][label] = list over rounds of (usec ratio, rps ratio, usec, rps)
+    # results[mode][label] = one SpeedRow per round
     results = {m[2]: {s[0]: [] for s in specs} for m in modes}
     for r in range(rounds):
         for pipeline, random_keys, mode in modes:
@@ -186,7 +202,8 @@ def speed(main, compact, rounds, requests):
                 usec = server.usec_per_call(counted)
                 if base is None:
                     base = (usec, rps)
-                results[mode][label].append((usec / base[0], rps / base[1], usec, rps))
+                results[mode][label].append(
+                    SpeedRow(usec, rps, usec / base[0], rps / base[1]))
         print(f"  round {r + 1} of {rounds} done", file=sys.stderr)
     print("\n## Server time per call and throughput "
           f"(median of {rounds} rounds; ratios to INCR in the same round)\n")
@@ -198,10 +215,10 @@ def speed(main, compact, rounds, requests):
             rows = results[mode][label]
             if not rows:
                 continue
-            usec = median([x[2] for x in rows])
-            ratio = median([x[0] for x in rows])
-            rps = median([x[3] for x in rows])
-            rps_ratio = median([x[1] for x in rows])
+            usec = median([x.usec for x in rows])
+            ratio = median([x.usec_ratio for x in rows])
+            rps = median([x.rps for x in rows])
+            rps_ratio = median([x.rps_ratio for x in rows])
             rps_text = "-" if rps != rps else f"{rps:,.0f}"
             rps_ratio_text = "-" if rps_ratio != rps_ratio else f"{rps_ratio:.2f}"
             print(f"| {label} | {usec:.2f} | {ratio:.2f} | {rps_text} | {rps_ratio_text} |")
@@ -209,14 +226,14 @@ def speed(main, compact, rounds, requests):
     floor = results[modes[0][2]]["SET k v PXAT t (write floor)"]
     fixed = results[modes[0][2]]["CHECK FIXED"]
     print("CHECK FIXED against the native write with an absolute expiry "
-          f"(SET k v PXAT t): {median([f[2] / s[2] for f, s in zip(fixed, floor)]):.2f}x "
+          f"(SET k v PXAT t): {median([f.usec / s.usec for f, s in zip(fixed, floor)]):.2f}x "
           "its server time.\n")
     lua = results[modes[0][2]]["Lua fixed window (EVALSHA)"]
     print("Speed-up over the Lua fixed window (server time, random keys, -P 16):\n")
     for label in ["CHECK FIXED", "CHECK SLIDING", "CHECK GCRA", "CHECK LOG",
                   COMPACT_FIXED, COMPACT_GCRA]:
         rows = results[modes[0][2]][label]
-        gains = [l[2] / c[2] for l, c in zip(lua, rows)]
+        gains = [l.usec / c.usec for l, c in zip(lua, rows)]
         print(f"- {label}: {median(gains):.2f}x faster")
     print()
 
@@ -259,10 +276,9 @@ def memory(server, compact, n):
 
 # --- 3. replication bytes ----------------------------------------------------------
 
-def replication(calls=2000):
-    primary = Server()
-    replica = Server(["--replicaof", "127.0.0.1", str(primary.port)])
-    try:
+def replication(binary, calls=2000):
+    with Server(binary) as primary, \
+            Server(binary, ["--replicaof", "127.0.0.1", str(primary.port)]) as replica:
         p = primary.client
         deadline = time.monotonic() + 20
         while replica.client.info("replication").get("master_link_status") != "up":
@@ -299,9 +315,6 @@ def replication(calls=2000):
         lua_denied = bytes_per_call(lambda pp, i: pp.evalsha(sha, 1, "l:0", 1, 60))
         print(f"| CHECK, denied | {denied:.1f} |")
         print(f"| Lua fixed window, over the limit (still INCRs) | {lua_denied:.1f} |\n")
-    finally:
-        replica.stop()
-        primary.stop()
 
 
 # --- 4. the demo under HTTP load ---------------------------------------------------
@@ -364,8 +377,17 @@ def start_demo(redis_port, limit, workdir):
             time.sleep(0.05)
 
 
-def demo(rounds, seconds):
-    server = Server()
+class DemoRow(NamedTuple):
+    """One route in one wrk round, and its throughput as a ratio to the unlimited
+    route in the same round."""
+    rps: float
+    ratio: float
+    p50_ms: float
+    p99_ms: float
+
+
+def demo(binary, rounds, seconds):
+    server = Server(binary)
     workdir = tempfile.mkdtemp()
     allowed, allowed_port = start_demo(server.port, 1_000_000_000_000, workdir)
     flooded, flooded_port = start_demo(server.port, 10, workdir)
@@ -386,16 +408,17 @@ def demo(rounds, seconds):
             for label, url in cases:
                 rps, p50, p99 = wrk(url, seconds)
                 base = base or rps
-                results[label].append((rps / base, rps, p50, p99))
+                results[label].append(DemoRow(rps, rps / base, p50, p99))
         print(f"## The demo app under HTTP load (wrk, 2 threads, 32 connections, {seconds} s; "
               f"median of {rounds} rounds)\n")
         print("| route | requests/s | x unlimited | p50 ms | p99 ms |")
         print("|---|---:|---:|---:|---:|")
         for label, _ in cases:
             rows = results[label]
-            print(f"| {label} | {median([r[1] for r in rows]):,.0f} | "
-                  f"{median([r[0] for r in rows]):.2f} | {median([r[2] for r in rows]):.2f} | "
-                  f"{median([r[3] for r in rows]):.2f} |")
+            print(f"| {label} | {median([r.rps for r in rows]):,.0f} | "
+                  f"{median([r.ratio for r in rows]):.2f} | "
+                  f"{median([r.p50_ms for r in rows]):.2f} | "
+                  f"{median([r.p99_ms for r in rows]):.2f} |")
         print()
     finally:
         for proc in (allowed, flooded):
@@ -406,7 +429,6 @@ def demo(rounds, seconds):
 
 
 def main():
-    global SERVER
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200_000)
@@ -415,30 +437,23 @@ def main():
     parser.add_argument("--only", choices=["speed", "memory", "replication", "demo"])
     parser.add_argument("--server", default="redis-server", help="redis-server binary to measure")
     args = parser.parse_args()
-    SERVER = args.server
-    version = subprocess.run([SERVER, "--version"], capture_output=True,
+    binary = args.server
+    version = subprocess.run([binary, "--version"], capture_output=True,
                              text=True).stdout.split(" sha=")[0]
     print(f"# redis-ratelimit benchmark\n\n{version}; {os.cpu_count()} CPUs; "
           f"{time.strftime('%Y-%m-%d')}; server and load generator pinned to separate "
           "CPUs for the server-side figures\n")
     if args.only in (None, "speed"):
-        servers = Server(cpu=0), Server(cpu=0, load=COMPACT)
-        try:
-            speed(*servers, args.rounds, args.requests)
-        finally:
-            for server in servers:
-                server.stop()
+        with Server(binary, cpu=0) as main_server, \
+                Server(binary, cpu=0, load=COMPACT) as compact:
+            speed(main_server, compact, args.rounds, args.requests)
     if args.only in (None, "memory"):
-        servers = Server(), Server(load=COMPACT)
-        try:
-            memory(*servers, args.keys)
-        finally:
-            for server in servers:
-                server.stop()
+        with Server(binary) as main_server, Server(binary, load=COMPACT) as compact:
+            memory(main_server, compact, args.keys)
     if args.only in (None, "replication"):
-        replication()
+        replication(binary)
     if args.only in (None, "demo"):
-        demo(args.rounds, args.seconds)
+        demo(binary, args.rounds, args.seconds)
 
 
 if __name__ == "__main__":
