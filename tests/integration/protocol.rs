@@ -131,6 +131,29 @@ fn commandstats_and_acl_rules_use_the_lower_case_names() {
     five(&mut app, "ratelimit.CHECK u 10 60");
     let refused = error(&mut app, "RATELIMIT.PEEK u 10 60");
     assert!(refused.starts_with("NOPERM"), "{refused}");
+    // ACL LOG names the refused command as registered, as it does built-in ones.
+    let log: Value = redis::cmd("ACL").arg("LOG").arg(1).query(&mut c).unwrap();
+    let Value::Array(entries) = &log else {
+        panic!("{log:?}")
+    };
+    let entry = pairs(&entries[0]);
+    assert_eq!(
+        field(&entry, "object").map(|v| text(&v)).as_deref(),
+        Some("ratelimit.peek")
+    );
+    // And COMMAND INFO answers with the registered name, whatever case was asked.
+    let info: Value = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("RATELIMIT.CHECK")
+        .query(&mut c)
+        .unwrap();
+    let Value::Array(outer) = &info else {
+        panic!("{info:?}")
+    };
+    let Value::Array(fields) = &outer[0] else {
+        panic!("{info:?}")
+    };
+    assert_eq!(text(&fields[0]), "ratelimit.check");
 }
 
 /// A RESP2 `COMMAND DOCS` entry (a flat list of name, value pairs) as pairs.
