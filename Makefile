@@ -91,13 +91,13 @@ examples: build wheel
 
 ## wheel: the Python package with the module inside, target/wheels/redis_ratelimit-*.whl
 wheel: deps-run
-	@scripts/python-package.sh build-only
+	@scripts/python-package.sh build
 
 # The Python package: its wheel built and checked (auditwheel), ruff and mypy --strict,
 # then installed into an empty venv and tested against Redis 7.0, 8.0 and Valkey 9
 # and a 3-node cluster of each.
-python: deps-test build
-	@scripts/python-package.sh
+python: deps-test build wheel
+	@scripts/python-package.sh test
 
 # The axum layer crate's tests and doc examples, against Debian's server.
 layer-test: build

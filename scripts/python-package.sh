@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Builds the Python package's wheel (with the module inside), checks it, installs it
-# into an empty virtual environment and runs the package's tests there against Redis
-# 7.0, Redis 8.0 and Valkey 9 (each with a 3-node cluster too).
+# The Python package, in two steps:
+#   scripts/python-package.sh build   builds the wheel (with the module inside) and
+#                                      checks it with auditwheel (make wheel)
+#   scripts/python-package.sh test    takes that wheel: ruff, mypy --strict, then
+#                                      installs it into an empty virtual environment
+#                                      and runs the package's tests against Redis 7.0,
+#                                      8.0 and Valkey 9 (each with a cluster and a
+#                                      sentinel), and Python 3.9 where there is one
+#                                      (make python, after make wheel)
 #
 #   target/wheels/          the wheel (make wheel stops here)
 #   target/venvs/tools      auditwheel, ruff, mypy
@@ -9,26 +15,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+step=${1:?usage: scripts/python-package.sh build|test}
 wheels=target/wheels
-rm -rf "$wheels" python/build
-# Built in the tree by pip's isolated build (setuptools, setuptools-rust), which runs
-# cargo on the repository's Cargo.toml with the release profile.
 tools=$(VENV=target/venvs/tools scripts/python.sh auditwheel 'ruff>=0.6' 'mypy>=1.10' 'redis>=5' \
   flask fastapi)
-"$tools" -m pip wheel -q --no-deps --disable-pip-version-check -w "$wheels" python/ >&2
-rm -rf python/build
-wheel=$(ls "$wheels"/redis_ratelimit-*.whl)
-echo "== built $(basename "$wheel")"
-"$tools" - "$wheel" <<'PY'
+
+if [ "$step" = build ]; then
+  rm -rf "$wheels" python/build
+  # Built in the tree by pip's isolated build (setuptools, setuptools-rust), which runs
+  # cargo on the repository's Cargo.toml with the release profile.
+  "$tools" -m pip wheel -q --no-deps --disable-pip-version-check -w "$wheels" python/ >&2
+  rm -rf python/build
+  wheel=$(ls "$wheels"/redis_ratelimit-*.whl)
+  echo "== built $(basename "$wheel")"
+  "$tools" - "$wheel" <<'PY'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 if "redis_ratelimit/libredis_ratelimit.so" not in names:
     sys.exit(f"the wheel lacks redis_ratelimit/libredis_ratelimit.so: {names}")
 PY
-"$(dirname "$tools")/auditwheel" show "$wheel" | tee target/wheels/auditwheel.txt
-grep -q 'consistent with the' target/wheels/auditwheel.txt
-
-if [ "${1:-}" = build-only ]; then exit 0; fi
+  "$(dirname "$tools")/auditwheel" show "$wheel" | tee "$wheels/auditwheel.txt"
+  grep -q 'consistent with the' "$wheels/auditwheel.txt"
+  exit 0
+fi
+[ "$step" = test ] || { echo "unknown step $step: build or test" >&2; exit 2; }
+wheel=$(ls "$wheels"/redis_ratelimit-*.whl 2>/dev/null) \
+  || { echo "no wheel in $wheels: run make wheel first" >&2; exit 1; }
 
 echo "== ruff and mypy --strict"
 (cd python && "$(dirname "$tools")/ruff" check src tests setup.py \

@@ -154,16 +154,22 @@ class Call:
 class _Outage:
     """Failure mode, the local fallback and the outage's log lines."""
 
-    algorithm: str
-
-    def __init__(self, on_failure: str, retry_interval: float, prefix: str) -> None:
+    def __init__(
+        self,
+        limiter: Union[RateLimiter, AsyncRateLimiter],
+        *,
+        on_failure: str,
+        retry_interval: float,
+    ) -> None:
         if on_failure not in FAILURE_MODES:
             raise ValueError(
                 f"on_failure must be one of {', '.join(FAILURE_MODES)}, not {on_failure!r}"
             )
         self.on_failure = on_failure
         self.retry_interval = retry_interval
-        self.prefix = prefix
+        # The limiter's key prefix and default algorithm, for the fallback's keys.
+        self.prefix = str(limiter.prefix)
+        self.algorithm = limiter.algorithm
         self.local = LocalLimiter()
         self._lock = threading.Lock()
         self._down_since: Optional[float] = None
@@ -237,18 +243,9 @@ class _Outage:
 class Enforcer(_Outage):
     """Evaluates policies against Redis through a ``RateLimiter``."""
 
-    def __init__(
-        self,
-        limiter: RateLimiter,
-        *,
-        on_failure: str,
-        retry_interval: float,
-        prefix: str,
-        algorithm: str,
-    ) -> None:
-        super().__init__(on_failure, retry_interval, prefix)
+    def __init__(self, limiter: RateLimiter, *, on_failure: str, retry_interval: float) -> None:
+        super().__init__(limiter, on_failure=on_failure, retry_interval=retry_interval)
         self.limiter = limiter
-        self.algorithm = algorithm_name(algorithm)
 
     def evaluate(self, policy: Policy[R], request: R) -> Verdict:
         call = self.prepare(policy, request)
@@ -267,17 +264,10 @@ class AsyncEnforcer(_Outage):
     """``Enforcer`` for ``redis.asyncio`` clients."""
 
     def __init__(
-        self,
-        limiter: AsyncRateLimiter,
-        *,
-        on_failure: str,
-        retry_interval: float,
-        prefix: str,
-        algorithm: str,
+        self, limiter: AsyncRateLimiter, *, on_failure: str, retry_interval: float
     ) -> None:
-        super().__init__(on_failure, retry_interval, prefix)
+        super().__init__(limiter, on_failure=on_failure, retry_interval=retry_interval)
         self.limiter = limiter
-        self.algorithm = algorithm_name(algorithm)
 
     async def evaluate(self, policy: Policy[R], request: R) -> Verdict:
         call = self.prepare(policy, request)

@@ -120,16 +120,28 @@ class _Commands:
         return parsed, args + _options(cost, alg, burst)
 
 
-class RateLimiter:
+class _Settings:
+    """What both limiters share: the client, the key prefix, the default algorithm."""
+
+    def __init__(self, client: Any, *, prefix: Key = "", algorithm: str = "fixed") -> None:
+        self.client = client
+        self._commands = _Commands(prefix, algorithm)
+
+    @property
+    def prefix(self) -> Key:
+        return self._commands.prefix
+
+    @property
+    def algorithm(self) -> str:
+        return self._commands.algorithm
+
+
+class RateLimiter(_Settings):
     """Rate limits kept by the module in the Redis that ``client`` talks to.
 
     ``prefix`` is put before every key; ``algorithm`` is the default for calls that
     name none (``"fixed"``, ``"sliding"``, ``"gcra"`` or ``"log"``).
     """
-
-    def __init__(self, client: Any, *, prefix: Key = "", algorithm: str = "fixed") -> None:
-        self.client = client
-        self._commands = _Commands(prefix, algorithm)
 
     def check(
         self,
@@ -172,12 +184,8 @@ class RateLimiter:
         return Decisions.from_reply(parsed, self.client.execute_command(*args))
 
 
-class AsyncRateLimiter:
+class AsyncRateLimiter(_Settings):
     """``RateLimiter`` for ``redis.asyncio`` clients: the same methods, awaited."""
-
-    def __init__(self, client: Any, *, prefix: Key = "", algorithm: str = "fixed") -> None:
-        self.client = client
-        self._commands = _Commands(prefix, algorithm)
 
     async def check(
         self,

@@ -126,11 +126,7 @@ class Limiter:
         self.default_limits = parse_limits(default_limits) if default_limits else ()
         self.limiter = AsyncRateLimiter(_client(redis), prefix=prefix, algorithm=algorithm)
         self.enforcer = AsyncEnforcer(
-            self.limiter,
-            on_failure=on_failure,
-            retry_interval=retry_interval,
-            prefix=prefix,
-            algorithm=algorithm,
+            self.limiter, on_failure=on_failure, retry_interval=retry_interval
         )
 
     def init_app(self, app: Starlette) -> None:

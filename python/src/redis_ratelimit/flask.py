@@ -94,13 +94,7 @@ class Limiter:
         self.headers = headers
         self.default_limits = parse_limits(default_limits) if default_limits else ()
         self.limiter = RateLimiter(_client(redis), prefix=prefix, algorithm=algorithm)
-        self.enforcer = Enforcer(
-            self.limiter,
-            on_failure=on_failure,
-            retry_interval=retry_interval,
-            prefix=prefix,
-            algorithm=algorithm,
-        )
+        self.enforcer = Enforcer(self.limiter, on_failure=on_failure, retry_interval=retry_interval)
         if app is not None:
             self.init_app(app)
 
