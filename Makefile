@@ -6,7 +6,7 @@ MODULE := $(CURDIR)/target/release/libredis_ratelimit.so
 REDIS_PORT ?= 6379
 DEMO_PORT ?= 3000
 
-.PHONY: build test run bench wheel python layer-test fuzz fuzz-smoke sanitize crash-guard deps-build deps-test deps-run deps-bench lint unit integration examples demo-test demo clean
+.PHONY: build test run bench wheel python layer-test fuzz fuzz-smoke sanitize crash-guard script-oracle deps-build deps-test deps-run deps-bench lint unit integration examples demo-test demo clean
 
 deps-build deps-test deps-run deps-bench: deps-%:
 	@scripts/deps.sh $*
@@ -25,7 +25,7 @@ demo: deps-build
 
 ## test: formatting, lints, unit and property tests, integration tests on real servers,
 ## the same command tests under valgrind, the examples, the demo and a fuzz smoke run
-test: deps-test lint build unit integration crash-guard sanitize examples python layer-test demo-test fuzz-smoke
+test: deps-test lint build unit integration crash-guard script-oracle sanitize examples python layer-test demo-test fuzz-smoke
 
 lint:
 	python3 scripts/check-docs.py
@@ -48,9 +48,14 @@ integration: build
 	  done; \
 	done
 
+# The script library against the module, call for call, on a debug build whose clock
+# the test sets (Redis 7.0, 6.2 and Valkey 9).
+script-oracle: deps-test
+	@scripts/script-oracle.sh
+
 # The panic guard, against a debug build with a command that panics on purpose.
 crash-guard:
-	cargo build --features crash-test --target-dir target/sanitize
+	cargo build --features test-hooks --target-dir target/sanitize
 	RATELIMIT_MODULE=$(CURDIR)/target/sanitize/debug/libredis_ratelimit.so \
 	  cargo test --test integration -- --ignored crash::
 

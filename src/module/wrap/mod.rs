@@ -189,6 +189,10 @@ impl Ctx {
 /// `RedisModule_Milliseconds` is too coarse for GCRA and `RedisModule_Microseconds` is
 /// missing on 7.0.
 pub fn now() -> Now {
+    #[cfg(feature = "test-clock")]
+    if let Some(fixed) = test_clock::get() {
+        return fixed;
+    }
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -238,5 +242,25 @@ pub fn log_warning(message: &CStr) {
             c"ratelimit: %s".as_ptr(),
             message.as_ptr(),
         );
+    }
+}
+
+/// The clock `RATELIMIT.TESTCLOCK` sets (feature `test-clock` only): 0 reads the real
+/// clock.
+#[cfg(feature = "test-clock")]
+pub mod test_clock {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use crate::algorithm::Now;
+
+    static FIXED_NS: AtomicU64 = AtomicU64::new(0);
+
+    pub fn set(ns: u64) {
+        FIXED_NS.store(ns, Ordering::Relaxed);
+    }
+
+    pub fn get() -> Option<Now> {
+        let ns = FIXED_NS.load(Ordering::Relaxed);
+        (ns != 0).then(|| Now::from_ns(ns))
     }
 }
