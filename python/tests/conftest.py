@@ -42,11 +42,15 @@ def server_binary() -> str:
 
 
 class Server:
-    """One redis-server with the module loaded; ``stop`` and ``start`` again on the
-    same port simulate an outage."""
+    """One redis-server with the module loaded (unless ``module`` is False: a server as
+    a managed service offers it); ``stop`` and ``start`` again on the same port
+    simulate an outage."""
 
-    def __init__(self, extra: tuple[str, ...] = (), port: Optional[int] = None) -> None:
+    def __init__(
+        self, extra: tuple[str, ...] = (), port: Optional[int] = None, module: bool = True
+    ) -> None:
         self.extra = extra
+        self.module = module
         self.dir = tempfile.TemporaryDirectory()
         self.port = port or free_port()
         self.proc: Optional[subprocess.Popen[bytes]] = None
@@ -74,8 +78,7 @@ class Server:
                     "no",
                     "--dir",
                     self.dir.name,
-                    "--loadmodule",
-                    str(module_path()),
+                    *(("--loadmodule", str(module_path())) if self.module else ()),
                     *self.extra,
                 ],
                 stdout=subprocess.DEVNULL,
@@ -112,8 +115,18 @@ def server() -> Iterator[Server]:
         s.close()
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[list[Server]]:
+@pytest.fixture
+def bare_server() -> Iterator[Server]:
+    """A server without the module, as managed services run them."""
+    s = Server(module=False)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@contextmanager
+def make_cluster(module: bool = True) -> Iterator[list[Server]]:
     """Three masters sharing the slots, for RedisCluster clients."""
     nodes: list[Server] = []
     try:
@@ -123,6 +136,7 @@ def cluster() -> Iterator[list[Server]]:
                 Server(
                     ("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"),
                     port=port,
+                    module=module,
                 )
             )
         cli = os.environ.get("REDIS_CLI") or shutil.which("redis-cli")
@@ -152,6 +166,19 @@ def cluster() -> Iterator[list[Server]]:
     finally:
         for n in nodes:
             n.close()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[list[Server]]:
+    with make_cluster() as nodes:
+        yield nodes
+
+
+@pytest.fixture(scope="session")
+def bare_cluster() -> Iterator[list[Server]]:
+    """A cluster without the module."""
+    with make_cluster(module=False) as nodes:
+        yield nodes
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import redis
 import redis_ratelimit
 from redis_ratelimit import module_path
 
-from .conftest import Server, free_port, server_binary
+from .conftest import Server, free_port, repo_root, server_binary
 
 
 def test_module_path_is_the_library_inside_the_package() -> None:
@@ -85,3 +85,49 @@ def test_a_missing_server_is_a_clear_error() -> None:
     )
     assert run.returncode == 1
     assert run.stderr.startswith("error: ") and "/nonexistent/redis-server" in run.stderr
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "redis_ratelimit", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_functions_path_is_the_repositorys_lua_library() -> None:
+    out = run_cli("functions", "path")
+    assert out.returncode == 0, out.stderr
+    shipped = Path(out.stdout.strip())
+    assert shipped.parent == Path(redis_ratelimit.__file__).resolve().parent
+    assert shipped.read_text() == (repo_root() / "lua" / "ratelimit.lua").read_text()
+
+
+def functions_available(server: Server) -> bool:
+    version = server.client().info("server")["redis_version"]
+    return tuple(int(p) for p in version.split(".")[:2]) >= (7, 0)
+
+
+def test_functions_load_loads_the_library_once(bare_server: Server) -> None:
+    if not functions_available(bare_server):
+        out = run_cli("functions", "load", "--url", bare_server.url)
+        assert out.returncode == 1 and "refuses FUNCTION LOAD" in out.stderr
+        return
+    out = run_cli("functions", "load", "--url", bare_server.url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"{bare_server.url}: ratelimit {redis_ratelimit.script.version()}"
+    client = bare_server.client()
+    assert client.execute_command("FCALL", "ratelimit_check", 1, "k", 3, 60)[:3] == [1, 3, 2]
+    again = run_cli("functions", "load", "--url", bare_server.url)
+    assert again.returncode == 0 and again.stdout == out.stdout
+
+
+def test_functions_load_reaches_every_primary_of_a_cluster(bare_cluster: list[Server]) -> None:
+    if not functions_available(bare_cluster[0]):
+        return
+    out = run_cli("functions", "load", "--url", bare_cluster[0].url)
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.strip().splitlines()) == 3
+    for node in bare_cluster:
+        assert node.client().function_list(library="ratelimit"), node.port

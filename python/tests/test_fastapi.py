@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis.asyncio
 from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
 
@@ -24,7 +25,8 @@ def api_key(request: Request) -> str:
 
 
 def make_app(server: Server, **options: Any) -> tuple[FastAPI, Limiter]:
-    limiter = Limiter(redis=server.url, **options)
+    options.setdefault("redis", server.url)
+    limiter = Limiter(**options)
     app = FastAPI()
     limiter.init_app(app)
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
@@ -158,15 +160,50 @@ def test_without_init_app_a_denial_is_still_a_429(server: Server) -> None:
 
 
 def test_a_client_on_a_closed_event_loop_is_a_failure_not_a_500(server: Server) -> None:
-    """Without ``with``, TestClient runs each request on a new event loop, so the
-    asyncio client's pooled connection belongs to a closed one and raises
-    RuntimeError: the limiter takes that as Redis failing."""
-    app, _ = make_app(server, on_failure="local")
+    """Without ``with``, TestClient runs each request on a new event loop, so an
+    asyncio client the app made itself keeps a pooled connection that belongs to a
+    closed one and raises RuntimeError: the limiter takes that as Redis failing."""
+    own = redis.asyncio.Redis(port=server.port)
+    app, _ = make_app(server, on_failure="local", redis=own)
     client = TestClient(app)
     codes = [client.get("/ten").status_code for _ in range(12)]
     # The first request counts in Redis; from the second on, the local limiter
     # decides and starts from nothing: ten more, then 429.
     assert codes == [200] * 11 + [429]
+
+
+def test_a_limiter_from_a_url_limits_exactly_under_any_event_loop(server: Server) -> None:
+    """As FastAPI's own docs write tests: ``Limiter(app, ...)`` like Flask's, and a
+    TestClient without ``with``, which runs each request on a new event loop. The
+    limiter's client from a URL is made per loop, so Redis decides every request."""
+    app = FastAPI()
+    limiter = Limiter(app, redis=server.url)
+
+    @app.get("/five", dependencies=[Depends(limiter.limit("5/minute"))])
+    async def five() -> dict[str, bool]:
+        return {"ok": True}
+
+    client = TestClient(app)
+    codes = [client.get("/five").status_code for _ in range(8)]
+    assert codes == [200] * 5 + [429] * 3
+    assert client.get("/five").json()["error"] == "Too Many Requests", "init_app's handler"
+    assert limiter.enforcer.redis_usable(), "no failure on the way"
+
+
+def test_init_app_applies_the_defaults_once_even_with_the_middleware_added_again(
+    server: Server,
+) -> None:
+    app = FastAPI()
+    limiter = Limiter(app, redis=server.url, default_limits="3/minute")
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+
+    @app.get("/plain")
+    async def plain() -> dict[str, bool]:
+        return {"ok": True}
+
+    with TestClient(app) as client:
+        codes = [client.get("/plain").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
 
 
 def test_a_slow_redis_is_a_failure_after_a_bounded_wait(caplog: pytest.LogCaptureFixture) -> None:

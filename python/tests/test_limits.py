@@ -33,6 +33,13 @@ def test_one_limit(text: str, amount: int, window_s: float) -> None:
 def test_several_limits() -> None:
     assert parse_limits("5/second;1000/day") == (Limit(5, 1), Limit(1000, 86_400))
     assert parse_limits("5/second, 1000/day") == (Limit(5, 1), Limit(1000, 86_400))
+    # Flask-Limiter's own separator for several limits in one string.
+    assert parse_limits("10/minute|100/hour") == (Limit(10, 60), Limit(100, 3600))
+    assert parse_limits("1/second | 2/minute; 3/hour") == (
+        Limit(1, 1),
+        Limit(2, 60),
+        Limit(3, 3600),
+    )
     assert parse_limits(["5/second", Limit(3, 10)]) == (Limit(5, 1), Limit(3, 10))
     assert parse_limits(Limit(1, 1)) == (Limit(1, 1),)
 

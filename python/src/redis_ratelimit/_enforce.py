@@ -6,7 +6,9 @@ the subject (client address, API key, ...). Each request makes one Redis call pe
 policy: ``RATELIMIT.CHECK`` for one limit, ``RATELIMIT.MCHECK`` for several, so a
 denied request counts against none of a policy's limits.
 
-When Redis fails (connection refused, timeout, an error reply), the policy's
+When Redis fails (connection refused, timeout, an error reply), or answers without
+offering any form of the limiter (no module, and neither functions nor scripts
+allowed: a configuration error, logged once at ERROR by the client), the policy's
 ``on_failure`` decides:
 
 - ``"local"``: an in-process limiter with the module's algorithms decides, per process;
@@ -30,7 +32,9 @@ from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 import redis.exceptions
 
-from .client import AsyncRateLimiter, RateLimiter, algorithm_name, limit_key
+from ._forms import ServerUnsupported
+from .bounds import algorithm_name
+from .client import AsyncRateLimiter, RateLimiter
 from .decision import Decisions
 from .limits import Limit, LimitSpec, parse_limits
 from .local import LocalLimiter
@@ -167,10 +171,9 @@ class _Outage:
             )
         self.on_failure = on_failure
         self.retry_interval = retry_interval
-        # The limiter's key prefix and default algorithm, for the fallback's keys.
-        self.prefix = str(limiter.prefix)
         self.algorithm = limiter.algorithm
-        self.local = LocalLimiter()
+        # The same requests, on the same keys, kept in this process.
+        self.local = RateLimiter(LocalLimiter(), prefix=limiter.prefix, algorithm=limiter.algorithm)
         self._lock = threading.Lock()
         self._down_since: Optional[float] = None
         self._retry_at = 0.0
@@ -180,6 +183,10 @@ class _Outage:
         return time.monotonic() >= self._retry_at
 
     def failed(self, err: BaseException) -> None:
+        if isinstance(err, ServerUnsupported):
+            # Logged at ERROR by the client, with the fix; asked again after a pause.
+            self._retry_at = time.monotonic() + self.retry_interval
+            return
         if isinstance(err, redis.exceptions.ResponseError):
             self.refused(err)
             return
@@ -229,13 +236,7 @@ class _Outage:
 
     def fallback(self, policy: Policy[Any], call: Call) -> Verdict:
         if self.on_failure == "local":
-            keys = [
-                str(limit_key(self.prefix, f"{call.scope}:{call.subject}", lim))
-                for lim in call.limits
-            ]
-            decisions = self.local.check_all(
-                keys, call.limits, cost=call.cost, algorithm=call.algorithm
-            )
+            decisions = self.local.check_all(*call.args, **call.options)
             return Verdict(policy, call.limits, decisions)
         return Verdict(policy, call.limits, None, unavailable=self.on_failure == "closed")
 

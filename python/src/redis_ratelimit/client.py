@@ -1,25 +1,28 @@
-"""The module's commands from redis-py: ``RateLimiter`` over a ``redis.Redis`` (or
+"""The limiter from redis-py: ``RateLimiter`` over a ``redis.Redis`` (or
 ``RedisCluster``, or a Sentinel ``master_for`` client), ``AsyncRateLimiter`` over
-their ``redis.asyncio`` counterparts.
+their ``redis.asyncio`` counterparts, and either over a ``LocalLimiter`` (in this
+process, as the frameworks' fallback).
 
-Each check is one command and one round trip. The module answers the same five
-integers under RESP2 and RESP3, and integers are never decoded to text, so the client's
-``protocol`` and ``decode_responses`` make no difference.
+Each check is one command and one round trip, in the best form the server offers:
+the module's commands, else the function library, else the script (``_forms``). They
+all answer the same five integers under RESP2 and RESP3, and integers are never
+decoded to text, so the client's ``protocol`` and ``decode_responses`` make no
+difference.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional, Union
 
+from ._call import Call, Key
+from ._drivers import adrive, describe, drive
+from ._forms import FORMS, Selector
+from .bounds import MAX_LIMITS, algorithm_name
 from .decision import Decision, Decisions
 from .limits import Limit, LimitSpec, parse_limits
+from .local import LocalLimiter
 
-ALGORITHMS = ("fixed", "sliding", "gcra", "log")
-
-#: The most limits one ``check_all`` takes (the module's ``numlimits`` bound).
-MAX_LIMITS = 64
-
-Key = Union[str, bytes]
+__all__ = ["AsyncRateLimiter", "Key", "RateLimiter", "limit_key", "one_limit"]
 
 
 def one_limit(limit: Union[str, Limit]) -> Limit:
@@ -28,24 +31,6 @@ def one_limit(limit: Union[str, Limit]) -> Limit:
     if len(limits) != 1:
         raise ValueError(f"{limit!r} names {len(limits)} limits: use check_all for several")
     return limits[0]
-
-
-def algorithm_name(algorithm: str) -> str:
-    name = algorithm.lower()
-    if name not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {algorithm!r} (use {', '.join(ALGORITHMS)})")
-    return name
-
-
-def _options(cost: int, algorithm: str, burst: Optional[int]) -> list[Any]:
-    if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
-        raise ValueError(f"cost must be an int >= 0, not {cost!r}")
-    options: list[Any] = ["MS", "ALGORITHM", algorithm.upper(), "COST", cost]
-    if burst is not None:
-        if algorithm != "gcra":
-            raise ValueError("burst applies only to the gcra algorithm")
-        options += ["BURST", burst]
-    return options
 
 
 def _join(prefix: Key, key: Key) -> Key:
@@ -62,86 +47,79 @@ def limit_key(prefix: Key, key: Key, limit: Limit) -> Key:
     return _join(_join(_join(prefix, "{"), key), f"}}:{limit.amount}/{limit.window_ms}ms")
 
 
-class _Commands:
-    """Builds the command lines; the two limiters only send them."""
+def _cost(cost: int) -> int:
+    if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
+        raise ValueError(f"cost must be an int >= 0, not {cost!r}")
+    return cost
 
-    def __init__(self, prefix: Key, algorithm: str) -> None:
+
+class _Limiter:
+    """What both limiters share: where they send requests, the key prefix, the default
+    algorithm, and how a request is built."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: Key = "",
+        algorithm: str = "fixed",
+        forms: tuple[str, ...] = FORMS,
+    ) -> None:
+        self.client = client
         self.prefix = prefix
         self.algorithm = algorithm_name(algorithm)
+        self._local = client if isinstance(client, LocalLimiter) else None
+        self._selector = Selector(describe(client), forms)
 
-    def one(
+    @property
+    def form(self) -> Optional[str]:
+        """The form the server answers in: ``"module"``, ``"functions"`` or
+        ``"script"`` (``"local"`` over a ``LocalLimiter``); ``None`` until the first
+        request has found one."""
+        return "local" if self._local is not None else self._selector.form
+
+    def _call(
         self,
         command: str,
-        key: Key,
-        limit: Union[str, Limit],
+        keys: tuple[Key, ...],
+        limits: tuple[Limit, ...],
         cost: int,
         algorithm: Optional[str],
         burst: Optional[int],
-    ) -> list[Any]:
-        lim = one_limit(limit)
+    ) -> Call:
         alg = algorithm_name(algorithm) if algorithm else self.algorithm
-        return [
-            command,
-            _join(self.prefix, key),
-            lim.amount,
-            lim.window_ms,
-            *_options(cost, alg, burst),
-        ]
+        if burst is not None and alg != "gcra":
+            raise ValueError("burst applies only to the gcra algorithm")
+        return Call(command, keys, limits, alg, _cost(cost), burst)
 
-    def many(
-        self,
-        key: Key,
-        limits: LimitSpec,
-        cost: int,
-        algorithm: Optional[str],
-        burst: Optional[int],
-    ) -> tuple[tuple[Limit, ...], list[Any]]:
+    def _one(self, command: str, key: Key, limit: Union[str, Limit], **options: Any) -> Call:
+        return self._call(command, (_join(self.prefix, key),), (one_limit(limit),), **options)
+
+    def _many(self, key: Key, limits: LimitSpec, **options: Any) -> Call:
         parsed = parse_limits(limits)
-        alg = algorithm_name(algorithm) if algorithm else self.algorithm
-        if len(parsed) == 1:
-            # One limit needs no MCHECK: CHECK is the cheaper command (flagged fast).
-            lim = parsed[0]
-            key = limit_key(self.prefix, key, lim)
-            return parsed, [
-                "RATELIMIT.CHECK",
-                key,
-                lim.amount,
-                lim.window_ms,
-                *_options(cost, alg, burst),
-            ]
         if len(parsed) > MAX_LIMITS:
             raise ValueError(f"at most {MAX_LIMITS} limits in one check, not {len(parsed)}")
-        keys = [limit_key(self.prefix, key, lim) for lim in parsed]
+        keys = tuple(limit_key(self.prefix, key, lim) for lim in parsed)
         if len(set(keys)) != len(keys):
             raise ValueError(f"the same limit appears twice in {limits!r}")
-        args: list[Any] = ["RATELIMIT.MCHECK", len(parsed)]
-        for k, lim in zip(keys, parsed):
-            args += [k, lim.amount, lim.window_ms]
-        return parsed, args + _options(cost, alg, burst)
+        # One limit needs no MCHECK: CHECK is the cheaper command (flagged fast).
+        command = "check" if len(parsed) == 1 else "mcheck"
+        return self._call(command, keys, parsed, **options)
 
 
-class _Settings:
-    """What both limiters share: the client, the key prefix, the default algorithm."""
-
-    def __init__(self, client: Any, *, prefix: Key = "", algorithm: str = "fixed") -> None:
-        self.client = client
-        self._commands = _Commands(prefix, algorithm)
-
-    @property
-    def prefix(self) -> Key:
-        return self._commands.prefix
-
-    @property
-    def algorithm(self) -> str:
-        return self._commands.algorithm
-
-
-class RateLimiter(_Settings):
-    """Rate limits kept by the module in the Redis that ``client`` talks to.
+class RateLimiter(_Limiter):
+    """Rate limits kept in the Redis that ``client`` talks to (or in a
+    ``LocalLimiter``).
 
     ``prefix`` is put before every key; ``algorithm`` is the default for calls that
-    name none (``"fixed"``, ``"sliding"``, ``"gcra"`` or ``"log"``).
+    name none (``"fixed"``, ``"sliding"``, ``"gcra"`` or ``"log"``); ``forms`` narrows
+    the forms tried (default: the module, then the function library, then the script).
     """
+
+    def _send(self, call: Call) -> Any:
+        if self._local is not None:
+            return self._local.answer(call)
+        return drive(self._selector.run(call), self.client)
 
     def check(
         self,
@@ -153,8 +131,8 @@ class RateLimiter(_Settings):
         burst: Optional[int] = None,
     ) -> Decision:
         """Counts a request of weight ``cost`` against ``limit`` if it is within it."""
-        args = self._commands.one("RATELIMIT.CHECK", key, limit, cost, algorithm, burst)
-        return Decision.from_reply(self.client.execute_command(*args))
+        call = self._one("check", key, limit, cost=cost, algorithm=algorithm, burst=burst)
+        return Decision.from_reply(self._send(call))
 
     def peek(
         self,
@@ -166,8 +144,8 @@ class RateLimiter(_Settings):
         burst: Optional[int] = None,
     ) -> Decision:
         """What ``check`` would answer now, without counting anything."""
-        args = self._commands.one("RATELIMIT.PEEK", key, limit, cost, algorithm, burst)
-        return Decision.from_reply(self.client.execute_command(*args))
+        call = self._one("peek", key, limit, cost=cost, algorithm=algorithm, burst=burst)
+        return Decision.from_reply(self._send(call))
 
     def check_all(
         self,
@@ -180,12 +158,17 @@ class RateLimiter(_Settings):
     ) -> Decisions:
         """Checks every limit of one subject in one command, all or nothing: the
         request counts against all of them only if each allows it."""
-        parsed, args = self._commands.many(key, limits, cost, algorithm, burst)
-        return Decisions.from_reply(parsed, self.client.execute_command(*args))
+        call = self._many(key, limits, cost=cost, algorithm=algorithm, burst=burst)
+        return Decisions.from_reply(call.limits, self._send(call))
 
 
-class AsyncRateLimiter(_Settings):
+class AsyncRateLimiter(_Limiter):
     """``RateLimiter`` for ``redis.asyncio`` clients: the same methods, awaited."""
+
+    async def _send(self, call: Call) -> Any:
+        if self._local is not None:
+            return self._local.answer(call)
+        return await adrive(self._selector.run(call), self.client)
 
     async def check(
         self,
@@ -196,8 +179,8 @@ class AsyncRateLimiter(_Settings):
         algorithm: Optional[str] = None,
         burst: Optional[int] = None,
     ) -> Decision:
-        args = self._commands.one("RATELIMIT.CHECK", key, limit, cost, algorithm, burst)
-        return Decision.from_reply(await self.client.execute_command(*args))
+        call = self._one("check", key, limit, cost=cost, algorithm=algorithm, burst=burst)
+        return Decision.from_reply(await self._send(call))
 
     async def peek(
         self,
@@ -208,8 +191,8 @@ class AsyncRateLimiter(_Settings):
         algorithm: Optional[str] = None,
         burst: Optional[int] = None,
     ) -> Decision:
-        args = self._commands.one("RATELIMIT.PEEK", key, limit, cost, algorithm, burst)
-        return Decision.from_reply(await self.client.execute_command(*args))
+        call = self._one("peek", key, limit, cost=cost, algorithm=algorithm, burst=burst)
+        return Decision.from_reply(await self._send(call))
 
     async def check_all(
         self,
@@ -220,5 +203,5 @@ class AsyncRateLimiter(_Settings):
         algorithm: Optional[str] = None,
         burst: Optional[int] = None,
     ) -> Decisions:
-        parsed, args = self._commands.many(key, limits, cost, algorithm, burst)
-        return Decisions.from_reply(parsed, await self.client.execute_command(*args))
+        call = self._many(key, limits, cost=cost, algorithm=algorithm, burst=burst)
+        return Decisions.from_reply(call.limits, await self._send(call))

@@ -3,23 +3,26 @@ end to end.
 
 ```python
 from fastapi import Depends, FastAPI
-from redis_ratelimit.fastapi import Limiter, RateLimitMiddleware
+from redis_ratelimit.fastapi import Limiter
 
-limiter = Limiter(redis="redis://127.0.0.1:6379", default_limits=["100/minute"])
 app = FastAPI()
-limiter.init_app(app)                                  # the 429 body
-app.add_middleware(RateLimitMiddleware, limiter=limiter)  # default_limits everywhere
+limiter = Limiter(app, redis="redis://127.0.0.1:6379", default_limits=["100/minute"])
 
 @app.get("/search", dependencies=[Depends(limiter.limit("5/second;100/minute"))])
 async def search(): ...
 ```
 
-A route's dependency adds its limits to the defaults the middleware applies;
-``@limiter.exempt`` takes a route out of the defaults.
+``Limiter(app)``, or ``Limiter()`` then ``limiter.init_app(app)``, as with Flask:
+``init_app`` answers ``RateLimitExceeded`` with its JSON body and adds
+``RateLimitMiddleware``, which applies ``default_limits`` to every route (adding the
+middleware yourself as well still counts each request once). A route's dependency adds
+its limits to the defaults; ``@limiter.exempt`` takes a route out of the defaults.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Awaitable
 from typing import Any, Callable, Optional, TypeVar, Union
 
@@ -68,23 +71,35 @@ class RateLimitExceeded(HTTPException):
 
 
 class _ClientFromUrl:
-    """A ``redis.asyncio`` client made on first use, inside the event loop that uses it
-    (on Python 3.9 one made at import would bind to no loop at all)."""
+    """``redis.asyncio`` clients made from a URL, one per event loop, each made on
+    first use inside the loop that uses it. An asyncio connection belongs to the loop
+    that opened it: a test client used without ``with`` (a new loop per request), or
+    an app served under several loops, would otherwise meet "Event loop is closed"
+    on every request after the first. (On Python 3.9 a client made at import would
+    bind to no loop at all.)"""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._client: Any = None
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    async def execute_command(self, *args: Any) -> Any:
-        if self._client is None:
+    def _client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
             # 250 ms and no retry: see redis_ratelimit.flask.
-            self._client = redis.asyncio.Redis.from_url(
+            client = redis.asyncio.Redis.from_url(
                 self.url,
                 socket_timeout=0.25,
                 socket_connect_timeout=0.25,
                 retry=Retry(NoBackoff(), 0),
             )
-        return await self._client.execute_command(*args)
+            self._clients[loop] = client
+        return client
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        return await self._client().execute_command(*args, **options)
 
 
 def _client(source: Union[str, Any, None]) -> Any:
@@ -111,6 +126,7 @@ class Limiter:
 
     def __init__(
         self,
+        app: Optional[Starlette] = None,
         *,
         redis: Union[str, Any, None] = None,
         key_func: Callable[[Request], str] = remote_address,
@@ -128,15 +144,19 @@ class Limiter:
         self.enforcer = AsyncEnforcer(
             self.limiter, on_failure=on_failure, retry_interval=retry_interval
         )
+        if app is not None:
+            self.init_app(app)
 
     def init_app(self, app: Starlette) -> None:
-        """Answers ``RateLimitExceeded`` with its JSON body and fields."""
+        """Answers ``RateLimitExceeded`` with its JSON body and fields, and applies
+        ``default_limits`` to every route through ``RateLimitMiddleware``."""
 
         async def handler(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, RateLimitExceeded)
             return JSONResponse(exc.body, status_code=exc.status_code, headers=exc.headers)
 
         app.add_exception_handler(RateLimitExceeded, handler)
+        app.add_middleware(RateLimitMiddleware, limiter=self)
 
     def limit(
         self,
@@ -208,9 +228,14 @@ class RateLimitMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limiter.default_limits:
+        # One limiter's defaults count once per request, however many times the
+        # middleware was added (by init_app and by hand).
+        applied = scope.setdefault("redis_ratelimit.defaults", set())
+        unlimited = scope["type"] != "http" or not self.limiter.default_limits
+        if unlimited or id(self.limiter) in applied:
             await self.app(scope, receive, send)
             return
+        applied.add(id(self.limiter))
         route = self._route(scope)
         if getattr(getattr(route, "endpoint", None), _EXEMPT, False):
             await self.app(scope, receive, send)

@@ -1,7 +1,7 @@
 """Limits: an amount per window, written as Flask-Limiter writes them.
 
 ``"10/minute"``, ``"10 per minute"``, ``"100/hour"``, ``"5 per 30 seconds"``, and
-several at once separated by ``;`` (or ``,``): ``"5/second;1000/day"``. Units are
+several at once separated by ``;`` (or ``,`` or ``|``): ``"5/second;1000/day"``. Units are
 second, minute, hour, day, month (30 days) and year (360 days, as in the ``limits``
 library that Flask-Limiter and slowapi use), singular or plural, plus millisecond
 for windows below a second.
@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Union
 
+from .bounds import MAX_LIMIT, MAX_WINDOW_MS
+
 UNIT_MS = {
     "millisecond": 1,
     "second": 1_000,
@@ -23,11 +25,6 @@ UNIT_MS = {
     "month": 30 * 86_400_000,
     "year": 360 * 86_400_000,
 }
-
-# The module's bounds (see the command reference): limit 1 to 10^12, window 1 ms
-# to 10 years.
-MAX_AMOUNT = 10**12
-MAX_WINDOW_MS = 315_576_000_000
 
 
 @dataclass(frozen=True)
@@ -40,8 +37,8 @@ class Limit:
     def __post_init__(self) -> None:
         if isinstance(self.amount, bool) or not isinstance(self.amount, int):
             raise TypeError(f"Limit amount must be an int, not {type(self.amount).__name__}")
-        if not 1 <= self.amount <= MAX_AMOUNT:
-            raise ValueError(f"Limit amount must be from 1 to {MAX_AMOUNT}, not {self.amount}")
+        if not 1 <= self.amount <= MAX_LIMIT:
+            raise ValueError(f"Limit amount must be from 1 to {MAX_LIMIT}, not {self.amount}")
         if isinstance(self.window_s, bool) or not isinstance(self.window_s, (int, float)):
             raise TypeError(f"Limit window_s must be a number, not {type(self.window_s).__name__}")
         window_ms = round(self.window_s * 1000)
@@ -96,8 +93,8 @@ def parse_limit(text: str) -> Limit:
     if count == 0:
         raise ValueError(f"invalid rate limit {text!r}: the window must not be 0")
     amount = int(match["amount"])
-    if not 1 <= amount <= MAX_AMOUNT:
-        raise ValueError(f"invalid rate limit {text!r}: the amount must be from 1 to {MAX_AMOUNT}")
+    if not 1 <= amount <= MAX_LIMIT:
+        raise ValueError(f"invalid rate limit {text!r}: the amount must be from 1 to {MAX_LIMIT}")
     window_ms = count * base
     if window_ms > MAX_WINDOW_MS:
         raise ValueError(f"invalid rate limit {text!r}: the window is longer than 10 years")
@@ -105,13 +102,13 @@ def parse_limit(text: str) -> Limit:
 
 
 def parse_limits(spec: LimitSpec) -> tuple[Limit, ...]:
-    """Every limit of ``spec``: a string (several separated by ``;`` or ``,``), a
+    """Every limit of ``spec``: a string (several separated by ``;``, ``,`` or ``|``), a
     ``Limit``, or an iterable of either. Raises ``ValueError`` for a bad part and for
     a spec with no limit at all."""
     if isinstance(spec, Limit):
         return (spec,)
     if isinstance(spec, str):
-        parts = [p for p in re.split(r"[;,]", spec) if p.strip()]
+        parts = [p for p in re.split(r"[;,|]", spec) if p.strip()]
         if not parts:
             raise ValueError(f"invalid rate limit {spec!r}: no limit in it")
         return tuple(parse_limit(p) for p in parts)

@@ -17,15 +17,17 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from .bounds import MAX_LIMIT, MAX_LOG_LIMIT, MAX_WINDOW_MS
 from .decision import Decision, Decisions
-from .limits import MAX_AMOUNT, MAX_WINDOW_MS, Limit
+from .limits import Limit
+
+if TYPE_CHECKING:
+    from ._call import Call
 
 NS_PER_MS = 1_000_000
 U64_MAX = 2**64 - 1
-#: The module caps ``limit`` for the LOG algorithm (its state is O(limit)).
-MAX_LOG_LIMIT = 4096
 
 # The state each algorithm keeps, as the module stores it.
 Fixed = tuple[int, int]  # window start (ms), count
@@ -223,9 +225,9 @@ def validate(algorithm: str, limit: Limit, cost: int, burst: Optional[int]) -> N
     """The module's argument bounds, so that the fallback refuses what Redis would."""
     if algorithm == "log" and limit.amount > MAX_LOG_LIMIT:
         raise ValueError(f"the log algorithm takes limits up to {MAX_LOG_LIMIT}")
-    if not 0 <= cost <= MAX_AMOUNT:
-        raise ValueError(f"cost must be from 0 to {MAX_AMOUNT}")
-    if burst is not None and (algorithm != "gcra" or not 1 <= burst <= MAX_AMOUNT):
+    if not 0 <= cost <= MAX_LIMIT:
+        raise ValueError(f"cost must be from 0 to {MAX_LIMIT}")
+    if burst is not None and (algorithm != "gcra" or not 1 <= burst <= MAX_LIMIT):
         raise ValueError("burst applies only to the gcra algorithm, from 1 to 10^12")
     if not 1 <= limit.window_ms <= MAX_WINDOW_MS:
         raise ValueError("the window must be from 1 ms to 10 years")
@@ -342,3 +344,21 @@ class LocalLimiter:
                 tuple(limits),
                 tuple(peek(algorithm, s, lim, cost, now, burst) for s, lim in zip(states, limits)),
             )
+
+    def answer(self, call: Call) -> list[Any]:
+        """A request as the Redis forms take it, answered in the module's reply shape:
+        the five integers, or MCHECK's ``allowed`` followed by five per limit."""
+        options: dict[str, Any] = {
+            "cost": call.cost,
+            "algorithm": call.algorithm,
+            "burst": call.burst,
+        }
+        if call.command == "mcheck":
+            both = self.check_all(call.keys, call.limits, **options)
+            return [int(both.allowed), *(_five(d) for d in both.decisions)]
+        one = self.peek if call.command == "peek" else self.check
+        return _five(one(call.keys[0], call.limits[0], **options))
+
+
+def _five(d: Decision) -> list[int]:
+    return [int(d.allowed), d.limit, d.remaining, d.retry_after_ms, d.reset_after_ms]
