@@ -1,6 +1,7 @@
-//! The Redis side: one `RATELIMIT.CHECK` (one limit) or `RATELIMIT.MCHECK` (several)
-//! per request, through a connection that reconnects by itself, each call bounded by a
-//! timeout.
+//! The Redis side: one call per request (`RATELIMIT.CHECK` for one limit, `MCHECK` for
+//! several, or the same through the function library or the script, as `forms` finds
+//! the server offers), through a connection that reconnects by itself, each call
+//! bounded by a timeout.
 
 use std::time::Duration;
 
@@ -8,11 +9,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::{Cmd, Value};
+use redis::{Cmd, RedisError, Value};
 use redis_ratelimit::algorithm::Outcome;
 use tokio::sync::Mutex;
 
 use super::plan::{Plan, Verdict};
+use crate::forms::{self, Form, Selector};
+use redis_ratelimit::script;
 
 enum Connection {
     /// One server: the connection manager connects lazily and reconnects after a
@@ -30,6 +33,7 @@ struct Cluster {
 pub struct Backend {
     connection: Connection,
     timeout: Duration,
+    selector: Selector,
 }
 
 /// The nodes of a cluster URL: `redis+cluster://h1:p1,h2:p2` or
@@ -46,64 +50,261 @@ pub fn cluster_nodes(url: &str) -> Option<Vec<String>> {
         .then(|| url.split(',').map(|n| n.trim().to_string()).collect())
 }
 
+/// Why a check got no verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// No answer in time, a connection that failed, or an answer that is not a
+    /// verdict: an outage, for the failure mode.
+    Unavailable(String),
+    /// The server answers but offers no form of the limiter: a configuration error
+    /// (logged once at ERROR with the fix, by the selector); the failure mode decides
+    /// meanwhile.
+    Unsupported(String),
+}
+
+/// What became of one command that got no reply.
+enum Sent {
+    /// No answer: a timeout, a connection that failed.
+    Lost(String),
+    /// The server answered with an error.
+    Refused(RedisError),
+}
+
+/// Why one form could not answer.
+enum Attempt {
+    /// This form is not offered here; the reason, for the log.
+    NotOffered(String),
+    Failed(String),
+}
+
+impl Attempt {
+    /// A refusal of the command itself means the form is not offered; anything else
+    /// (a timeout, a refusal of the input) fails the request.
+    fn from(sent: Sent, reason: &str) -> Attempt {
+        match sent {
+            Sent::Refused(e) if forms::refused(&e) => Attempt::NotOffered(format!("{reason}: {e}")),
+            Sent::Refused(e) => Attempt::Failed(e.to_string()),
+            Sent::Lost(e) => Attempt::Failed(e),
+        }
+    }
+}
+
 impl Backend {
     /// Prepares the connection without waiting for Redis.
     pub fn new(url: &str, timeout: Duration) -> Result<Backend, String> {
-        let connection = match cluster_nodes(url) {
-            Some(nodes) => Connection::Cluster(Box::new(Cluster {
-                client: ClusterClient::builder(nodes)
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .retries(1)
-                    .build()
-                    .map_err(|e| format!("bad cluster URL {url:?}: {e}"))?,
-                connection: Mutex::new(None),
-            })),
+        let (connection, place) = match cluster_nodes(url) {
+            Some(nodes) => {
+                let place = format!("the Redis Cluster at {}", addresses(&nodes));
+                let cluster = Connection::Cluster(Box::new(Cluster {
+                    client: ClusterClient::builder(nodes)
+                        .connection_timeout(timeout)
+                        .response_timeout(timeout)
+                        .retries(1)
+                        .build()
+                        .map_err(|e| format!("bad cluster URL {url:?}: {e}"))?,
+                    connection: Mutex::new(None),
+                }));
+                (cluster, place)
+            }
             None => {
                 let client =
                     redis::Client::open(url).map_err(|e| format!("bad Redis URL {url:?}: {e}"))?;
+                let place = client.get_connection_info().addr().to_string();
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_millis(500));
-                Connection::Single(
-                    ConnectionManager::new_lazy_with_config(client, config)
-                        .map_err(|e| format!("cannot prepare a connection to {url:?}: {e}"))?,
-                )
+                let manager = ConnectionManager::new_lazy_with_config(client, config)
+                    .map_err(|e| format!("cannot prepare a connection to {url:?}: {e}"))?;
+                (Connection::Single(manager), place)
             }
         };
         Ok(Backend {
             connection,
             timeout,
+            selector: Selector::new(place),
         })
     }
 
-    /// Checks a plan in Redis. Any failure (timeout, connection, unexpected reply)
-    /// is an `Err` with a message for the log.
-    pub async fn check(&self, plan: &Plan) -> Result<Verdict, String> {
-        let cmd = command(plan);
-        let reply = tokio::time::timeout(self.timeout, self.query(&cmd, plan.keys.first()))
-            .await
-            .map_err(|_| format!("no answer within {:?}", self.timeout))??;
-        parse_reply(&reply, plan.keys.len())
+    /// The form the server answers in, once one has.
+    pub fn form(&self) -> Option<Form> {
+        self.selector.current()
+    }
+
+    /// Checks a plan in Redis, in the best form the server offers.
+    pub async fn check(&self, plan: &Plan) -> Result<Verdict, Failure> {
+        let reply = self.run(plan).await?;
+        parse_reply(&reply, plan.keys.len()).map_err(Failure::Unavailable)
+    }
+
+    async fn run(&self, plan: &Plan) -> Result<Value, Failure> {
+        let mut tried: Vec<Form> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        let mut form = self.selector.current();
+        loop {
+            let next = form.or_else(|| Form::ALL.into_iter().find(|f| !tried.contains(f)));
+            let Some(f) = next else {
+                return Err(Failure::Unsupported(self.selector.unsupported(&reasons)));
+            };
+            match self.attempt(f, plan).await {
+                Ok(reply) => {
+                    self.selector.chose(f);
+                    return Ok(reply);
+                }
+                Err(Attempt::NotOffered(reason)) => {
+                    tried.push(f);
+                    reasons.push(reason);
+                    self.selector.forget(f);
+                    form = None;
+                }
+                Err(Attempt::Failed(e)) => return Err(Failure::Unavailable(e)),
+            }
+        }
+    }
+
+    async fn attempt(&self, form: Form, plan: &Plan) -> Result<Value, Attempt> {
+        let key = plan.keys.first();
+        let send = |load| async move { self.send(&forms::command(form, plan, load), key).await };
+        match form {
+            Form::Module => send(false)
+                .await
+                .map_err(|e| Attempt::from(e, "the module is not loaded")),
+            Form::Functions => {
+                if !self.selector.library_ready() {
+                    self.ensure_library().await?;
+                }
+                match send(false).await {
+                    Err(Sent::Refused(e)) if forms::function_missing(&e) => {
+                        // Gone since it was loaded: flushed, or a failover.
+                        self.selector.set_library_ready(false);
+                        self.ensure_library().await?;
+                        send(false)
+                            .await
+                            .map_err(|e| Attempt::from(e, "functions are refused"))
+                    }
+                    other => other.map_err(|e| Attempt::from(e, "functions are refused")),
+                }
+            }
+            Form::Script => match send(false).await {
+                // NOSCRIPT: a restart, a failover or SCRIPT FLUSH; EVAL sends and
+                // caches it.
+                Err(Sent::Refused(e)) if forms::no_script(&e) => send(true)
+                    .await
+                    .map_err(|e| Attempt::from(e, "scripts are refused")),
+                other => other.map_err(|e| Attempt::from(e, "scripts are refused")),
+            },
+        }
+    }
+
+    /// The library on every primary, at this crate's version or newer.
+    async fn ensure_library(&self) -> Result<(), Attempt> {
+        for node in self.primaries().await.map_err(Attempt::Failed)? {
+            self.ensure_library_on(node.as_ref()).await?;
+        }
+        self.selector.set_library_ready(true);
+        Ok(())
+    }
+
+    async fn ensure_library_on(&self, node: Option<&(String, u16)>) -> Result<(), Attempt> {
+        let not_offered = |e| Attempt::from(e, "FUNCTION LOAD or FCALL is refused");
+        // Another client may load it between our look and our load: look again.
+        for _ in 0..3 {
+            let mut probe = redis::cmd("FCALL_RO");
+            probe.arg("ratelimit_version").arg(0);
+            let loaded = match self.send_to(&probe, node).await {
+                Ok(Value::BulkString(v)) => Some(String::from_utf8_lossy(&v).into_owned()),
+                Ok(Value::SimpleString(v)) => Some(v),
+                Ok(other) => return Err(Attempt::Failed(format!("version reply {other:?}"))),
+                Err(Sent::Refused(e)) if forms::function_missing(&e) => None,
+                Err(e) => return Err(not_offered(e)),
+            };
+            let Some(words) = forms::library_action(loaded.as_deref()) else {
+                return Ok(());
+            };
+            let mut load = redis::cmd(words[0]);
+            load.arg(&words[1..]).arg(script::SOURCE);
+            match self.send_to(&load, node).await {
+                Ok(_) => {
+                    tracing::info!(
+                        version = script::version(),
+                        replaced = loaded.as_deref().unwrap_or(""),
+                        "rate limiting: loaded the ratelimit function library"
+                    );
+                    return Ok(());
+                }
+                Err(Sent::Refused(e)) if forms::already_loaded(&e) => continue,
+                Err(e) => return Err(not_offered(e)),
+            }
+        }
+        Err(Attempt::NotOffered(
+            "the function library kept changing while it was loaded".into(),
+        ))
+    }
+
+    /// The primaries' addresses in a cluster; `[None]` (the one server) otherwise.
+    async fn primaries(&self) -> Result<Vec<Option<(String, u16)>>, String> {
+        if matches!(self.connection, Connection::Single(_)) {
+            return Ok(vec![None]);
+        }
+        let mut nodes = redis::cmd("CLUSTER");
+        nodes.arg("NODES");
+        let text = match self.send(&nodes, None).await {
+            Ok(Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(Value::VerbatimString { text, .. }) => text,
+            Ok(other) => return Err(format!("CLUSTER NODES answered {other:?}")),
+            Err(Sent::Lost(e)) => return Err(e),
+            Err(Sent::Refused(e)) => return Err(e.to_string()),
+        };
+        Ok(cluster_primaries(&text).into_iter().map(Some).collect())
     }
 
     /// Whether Redis answers PING now.
     pub async fn ping(&self) -> bool {
-        let reply = tokio::time::timeout(self.timeout, self.query(&redis::cmd("PING"), None)).await;
-        matches!(reply, Ok(Ok(Value::SimpleString(ref s))) if s == "PONG")
+        let reply = self.send(&redis::cmd("PING"), None).await;
+        matches!(reply, Ok(Value::SimpleString(ref s)) if s == "PONG")
     }
 
-    /// Sends `cmd`; in a cluster, to the primary that owns `key` when one is given.
-    /// The cluster client takes the first argument of a command it does not know as
-    /// its key; MCHECK's is `numlimits`, so without a route the call would go to the
-    /// owner of the slot of "2", which answers MOVED unless it also owns the keys.
-    async fn query(&self, cmd: &Cmd, key: Option<&String>) -> Result<Value, String> {
+    /// Sends `cmd`, to the primary that owns `key` in a cluster.
+    async fn send(&self, cmd: &Cmd, key: Option<&String>) -> Result<Value, Sent> {
+        let routing = key.map(|key| {
+            let owner = Route::with_key(key.as_bytes(), SlotAddr::Master);
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(owner))
+        });
+        self.bounded(cmd, routing).await
+    }
+
+    /// Sends `cmd` to one node of a cluster (`None`: the one server).
+    async fn send_to(&self, cmd: &Cmd, node: Option<&(String, u16)>) -> Result<Value, Sent> {
+        let routing = node.map(|(host, port)| {
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                host: host.clone(),
+                port: *port,
+            })
+        });
+        self.bounded(cmd, routing).await
+    }
+
+    /// One command, bounded by the timeout, with a server's refusal told apart from a
+    /// command that got no answer.
+    async fn bounded(&self, cmd: &Cmd, routing: Option<RoutingInfo>) -> Result<Value, Sent> {
+        match tokio::time::timeout(self.timeout, self.query(cmd, routing)).await {
+            Err(_) => Err(Sent::Lost(format!("no answer within {:?}", self.timeout))),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if e.code().is_some() => Err(Sent::Refused(e)),
+            Ok(Err(e)) => Err(Sent::Lost(e.to_string())),
+        }
+    }
+
+    /// Sends `cmd`; in a cluster, as `routing` says. The cluster client takes the first
+    /// argument of a command it does not know as its key (MCHECK's is `numlimits`,
+    /// FCALL's the function's name), so every keyed command is routed to the primary
+    /// that owns its first key.
+    async fn query(&self, cmd: &Cmd, routing: Option<RoutingInfo>) -> Result<Value, RedisError> {
         match &self.connection {
             Connection::Single(manager) => {
                 let mut con = manager.clone();
-                cmd.query_async(&mut con).await.map_err(|e| e.to_string())
+                cmd.query_async(&mut con).await
             }
             Connection::Cluster(cluster) => {
                 let Cluster { client, connection } = &**cluster;
@@ -111,50 +312,52 @@ impl Backend {
                 let mut con = match guard.as_ref() {
                     Some(c) => c.clone(),
                     None => {
-                        let c = client
-                            .get_async_connection()
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        let c = client.get_async_connection().await?;
                         *guard = Some(c.clone());
                         c
                     }
                 };
                 drop(guard);
-                let result = match key {
-                    Some(key) => {
-                        let owner = Route::with_key(key.as_bytes(), SlotAddr::Master);
-                        let routing =
-                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(owner));
-                        con.route_command(cmd.clone(), routing).await
-                    }
+                let result = match routing {
+                    Some(routing) => con.route_command(cmd.clone(), routing).await,
                     None => cmd.query_async(&mut con).await,
                 };
-                if result.is_err() {
+                if matches!(&result, Err(e) if e.code().is_none()) {
                     // Connect afresh next time rather than reuse a broken connection.
                     *connection.lock().await = None;
                 }
-                result.map_err(|e| e.to_string())
+                result
             }
         }
     }
 }
 
-/// `RATELIMIT.CHECK key limit window ALGORITHM a` for one limit, `RATELIMIT.MCHECK`
-/// for several.
-pub fn command(plan: &Plan) -> Cmd {
-    let mut cmd;
-    if let ([key], [(limit, window)]) = (plan.keys.as_slice(), plan.limits.as_slice()) {
-        cmd = redis::cmd("RATELIMIT.CHECK");
-        cmd.arg(key).arg(limit).arg(window);
-    } else {
-        cmd = redis::cmd("RATELIMIT.MCHECK");
-        cmd.arg(plan.keys.len());
-        for (key, (limit, window)) in plan.keys.iter().zip(&plan.limits) {
-            cmd.arg(key).arg(limit).arg(window);
-        }
-    }
-    cmd.arg("ALGORITHM").arg(plan.algorithm.as_str());
-    cmd
+/// `host:port` of each node of a cluster URL's list.
+fn addresses(nodes: &[String]) -> String {
+    nodes
+        .iter()
+        .map(|n| {
+            redis::Client::open(n.as_str())
+                .map(|c| c.get_connection_info().addr().to_string())
+                .unwrap_or_else(|_| "?".into())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The primaries that serve slots, from `CLUSTER NODES`.
+fn cluster_primaries(nodes: &str) -> Vec<(String, u16)> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?;
+            let serving = flags.contains("master") && !flags.contains("fail") && fields.len() > 8;
+            let address = fields.get(1)?.split('@').next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            serving.then_some((host.to_string(), port.parse().ok()?))
+        })
+        .collect()
 }
 
 fn int(v: &Value) -> Result<i64, String> {
@@ -213,37 +416,6 @@ pub fn parse_reply(reply: &Value, limits: usize) -> Result<Verdict, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AlgorithmName;
-
-    fn plan(n: usize) -> Plan {
-        Plan {
-            policy: "p".into(),
-            algorithm: AlgorithmName::Sliding,
-            keys: (0..n).map(|i| format!("k{i}")).collect(),
-            limits: (0..n).map(|i| (10 + i as u64, 60)).collect(),
-        }
-    }
-
-    fn args(cmd: &Cmd) -> Vec<String> {
-        cmd.args_iter()
-            .map(|a| match a {
-                redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
-                _ => "<not a plain argument>".into(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn one_limit_is_check_several_are_mcheck() {
-        assert_eq!(
-            args(&command(&plan(1))).join(" "),
-            "RATELIMIT.CHECK k0 10 60 ALGORITHM SLIDING"
-        );
-        assert_eq!(
-            args(&command(&plan(2))).join(" "),
-            "RATELIMIT.MCHECK 2 k0 10 60 k1 11 60 ALGORITHM SLIDING"
-        );
-    }
 
     #[test]
     fn replies_are_read_and_anything_else_is_an_error() {
@@ -258,6 +430,24 @@ mod tests {
         assert!(parse_reply(&m, 3).is_err());
         assert!(parse_reply(&Value::Nil, 1).is_err());
         assert!(parse_reply(&Value::Array(vec![Value::Int(1)]), 1).is_err());
+    }
+
+    #[test]
+    fn the_primaries_that_serve_slots_are_read_from_cluster_nodes() {
+        let nodes = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7001@17001 master - 0 1 2 connected 5461-10922
+c3 127.0.0.1:7002@17002 slave b2 0 1 2 connected
+d4 127.0.0.1:7003@17003 master,fail - 0 1 4 connected 10923-16383
+e5 127.0.0.1:7004@17004 master - 0 1 5 connected
+";
+        assert_eq!(
+            cluster_primaries(nodes),
+            [
+                ("127.0.0.1".to_string(), 7000),
+                ("127.0.0.1".to_string(), 7001)
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod backend;
 pub mod config;
 mod deny_cache;
 mod error;
+mod forms;
 mod headers;
 mod identity;
 mod key;
@@ -16,6 +17,7 @@ mod plan;
 
 pub use config::Config;
 pub use error::{Denial, RateLimitError};
+pub use forms::Form;
 pub use key::{ApiKeyOrPeerIp, KeyExtractor, PeerIp, Subject, API_KEY};
 pub use layer::{RateLimitLayer, RateLimitService};
 pub use limiter::{RateLimiter, Source};

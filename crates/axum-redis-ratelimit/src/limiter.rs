@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Failure};
 use crate::config::{Config, OnFailure};
 use crate::deny_cache::{self, DenyCache};
 use crate::error::{Denial, RateLimitError};
@@ -163,6 +163,12 @@ impl RateLimiter {
         self.backend.ping().await
     }
 
+    /// The form the server answers in (the module, the function library or the
+    /// script), once a request has found one.
+    pub fn redis_form(&self) -> Option<crate::Form> {
+        self.backend.form()
+    }
+
     /// Whether the failure mode is in force because Redis did not answer.
     pub fn fallback_active(&self) -> bool {
         self.fallback_active.load(Ordering::Relaxed)
@@ -206,18 +212,21 @@ impl RateLimiter {
                 }
                 Some(verdict)
             }
-            Err(error) => {
+            Err(failure) => {
                 self.metrics.redis_errors.increment(1);
                 *self
                     .redis_down_until
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + REDIS_RETRY_AFTER);
                 if !self.fallback_active.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        %error,
-                        mode = ?self.config.redis.on_failure,
-                        "Redis unavailable: failure mode in force until it answers"
-                    );
+                    // A server that offers no form was logged at ERROR, with the fix.
+                    if let Failure::Unavailable(error) = failure {
+                        tracing::warn!(
+                            %error,
+                            mode = ?self.config.redis.on_failure,
+                            "Redis unavailable: failure mode in force until it answers"
+                        );
+                    }
                     self.metrics.fallback_active.set(1.0);
                 }
                 None

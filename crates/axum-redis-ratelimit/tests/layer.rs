@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use axum_redis_ratelimit::{
-    Config, KeyExtractor, RateLimitError, RateLimitLayer, RateLimiter, Subject,
+    Config, Form, KeyExtractor, RateLimitError, RateLimitLayer, RateLimiter, Subject,
 };
 use redis_test_harness::Server;
 use tower::ServiceExt;
@@ -135,4 +135,86 @@ async fn a_key_extractor_of_ones_own_decides_who_counts() {
     assert_eq!(bob.status(), StatusCode::OK);
     let nobody = get_from(&app, "/hello", "192.0.2.1:1", &[]).await;
     assert_eq!(nobody.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Counts the statuses of `n` requests from one address.
+async fn statuses(app: &Router, n: usize) -> (usize, usize, usize) {
+    let (mut ok, mut limited, mut unavailable) = (0, 0, 0);
+    for _ in 0..n {
+        match get_from(app, "/hello", "192.0.2.7:1", &[]).await.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            StatusCode::SERVICE_UNAVAILABLE => unavailable += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    (ok, limited, unavailable)
+}
+
+#[tokio::test]
+async fn a_server_without_the_module_limits_exactly_through_the_script_library() {
+    let server = Server::builder().start();
+    let config = Config::default().limit_route("/hello", &[(10, 60)]);
+    let limiter = Arc::new(RateLimiter::new(config, &server.url()).unwrap());
+    assert_eq!(limiter.redis_form(), None);
+    let router = Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .route_layer(RateLimitLayer::new(limiter.clone()));
+    assert_eq!(statuses(&router, 40).await, (10, 30, 0));
+    let expected = if server.version() >= (7, 0) {
+        Form::Functions
+    } else {
+        Form::Script
+    };
+    assert_eq!(limiter.redis_form(), Some(expected));
+    assert!(!limiter.fallback_active(), "Redis decided every request");
+    // Several limits at once go through the library's MCHECK, all or nothing.
+    let config = Config::default().limit_route("/hello", &[(1, 60), (5, 3600)]);
+    let app = app(RateLimiter::new(config, &server.url()).unwrap());
+    let first = get_from(&app, "/hello", "198.51.100.1:1", &[]).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let denied = get_from(&app, "/hello", "198.51.100.1:1", &[]).await;
+    assert_eq!(denied.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(field(&denied, "ratelimit").contains("\"hello-2\";r=4;"));
+}
+
+#[tokio::test]
+async fn with_function_load_refused_the_script_is_used() {
+    let server = Server::builder().start();
+    if server.version() < (7, 0) {
+        return; // no functions to refuse: the script is used anyway (test above)
+    }
+    let url = acl_user(&server, &["-function|load"]);
+    let config = Config::default().limit_route("/hello", &[(10, 60)]);
+    let limiter = Arc::new(RateLimiter::new(config, &url).unwrap());
+    let app = Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .route_layer(RateLimitLayer::new(limiter.clone()));
+    assert_eq!(statuses(&app, 40).await, (10, 30, 0));
+    assert_eq!(limiter.redis_form(), Some(Form::Script));
+}
+
+#[tokio::test]
+async fn a_server_that_refuses_every_form_leaves_it_to_the_failure_mode() {
+    let server = Server::builder().start();
+    let url = acl_user(&server, &["-@scripting"]);
+    let mut config = Config::default().limit_route("/hello", &[(10, 60)]);
+    config.redis.on_failure = axum_redis_ratelimit::config::OnFailure::Closed;
+    let limiter = Arc::new(RateLimiter::new(config, &url).unwrap());
+    let app = Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .route_layer(RateLimitLayer::new(limiter.clone()));
+    assert_eq!(statuses(&app, 5).await, (0, 0, 5));
+    assert_eq!(limiter.redis_form(), None);
+    assert!(limiter.fallback_active());
+}
+
+/// A URL that logs in as a new ACL user allowed everything but `rules`.
+fn acl_user(server: &Server, rules: &[&str]) -> String {
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "app", "on", ">pw", "~*", "+@all"])
+        .arg(rules)
+        .query::<()>(&mut server.client())
+        .unwrap();
+    format!("redis://app:pw@127.0.0.1:{}/", server.port)
 }
