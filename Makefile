@@ -119,14 +119,17 @@ run: deps-run build demo
 	@scripts/run.sh "$(MODULE)" "$(REDIS_PORT)" "$(CURDIR)/target/release/ratelimit-demo" "$(DEMO_PORT)"
 
 ## bench: speed, memory and replication against INCR, Lua and MULTI baselines on one
-## server, the demo under HTTP load, and a Flask app limited by the Python package
-## against Flask-Limiter; prints Markdown tables (BENCH_ARGS=--help)
+## server, the script library beside the module, the demo under HTTP load, a Flask app
+## limited by the Python package (module and script library) against Flask-Limiter,
+## and instructions per call by form (callgrind); prints Markdown tables
+## (BENCH_ARGS=--help)
 bench: deps-bench build demo wheel
 	@python=$$(scripts/python.sh scripts/bench-requirements.txt) && \
 	  $$python scripts/bench.py $(BENCH_ARGS)
 	@python=$$(VENV=target/venvs/bench-flask scripts/python.sh flask 'flask-limiter[redis]' 'redis>=5') && \
 	  $$python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/redis_ratelimit-*.whl && \
 	  $$python scripts/bench_flask.py --module $(MODULE)
+	@scripts/callgrind-forms.sh
 
 clean:
 	cargo clean

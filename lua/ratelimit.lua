@@ -236,10 +236,15 @@ end
 local KEYWORDS = { ALGORITHM = 'ALGORITHM', BURST = 'BURST', COST = 'COST', MS = 'MS' }
 local ALGORITHMS = { FIXED = 'fixed', SLIDING = 'sliding', GCRA = 'gcra', LOG = 'log' }
 
+-- No options: shared, never changed (most calls take none).
+local NO_OPTIONS = {}
+local DEFAULT_OPTIONS = { algorithm = 'fixed', cost = 1 }
+
 -- Options as given, from args[i] on: { algorithm, burst, cost, ms }.
 local function parse_options(args, i)
-  local raw = {}
   local n = #args
+  if i > n then return NO_OPTIONS end
+  local raw = {}
   while i <= n do
     local keyword = KEYWORDS[upper(args[i])]
     if keyword == nil then refuse(E.unknown_option) end
@@ -270,6 +275,7 @@ end
 
 -- The options checked against each other: { algorithm, burst (or nil), cost, ms }.
 local function check_options(raw)
+  if raw == NO_OPTIONS then return DEFAULT_OPTIONS end
   local o = { algorithm = raw.algorithm or 'fixed', cost = 1, ms = raw.ms }
   if raw.burst then
     if o.algorithm ~= 'gcra' then refuse(E.burst_needs_gcra) end
@@ -466,7 +472,8 @@ local function load(key, now_ms)
   if tag == 45 then -- '-'
     state = decode_compact(value, key, now_ms)
   elseif tag == TAG_FIXED and length == 13 then
-    state = { algorithm = 'fixed', start = u48(value, 2), count = u48(value, 8) }
+    local _, start, count = unpack_struct('<BI6I6', value)
+    state = { algorithm = 'fixed', start = start, count = count }
   elseif tag == TAG_SLIDING and length >= 9 and length <= 21 then
     local prev, at = read_varint(value, 8)
     local cur
@@ -512,7 +519,7 @@ local function fixed(st, limit, cost, now)
     if after > 0 then reset = until_end end
     local update
     if cost > 0 then
-      update = { value = char(TAG_FIXED) .. pack_u48(start) .. pack_u48(after), at = finish }
+      update = { value = pack('<BI6I6', TAG_FIXED, min(start, U48_MAX), min(after, U48_MAX)), at = finish }
     end
     return { 1, cap, cap - after, 0, reset }, update
   end

@@ -8,7 +8,9 @@ never asserted in tests.
 
 Sections:
   1. server time per call (INFO commandstats usec_per_call, after CONFIG RESETSTAT)
-     and throughput (redis-benchmark), pipelined (-P 16) and not, random and hot keys;
+     and throughput (redis-benchmark), pipelined (-P 16) and not, random and hot keys,
+     for the module's commands and the script library (FCALL, EVALSHA); then server
+     time with a replica attached;
   2. bytes per key (used_memory over many keys), and per LOG entry;
   3. replication bytes per call (master_repl_offset with a replica attached);
   4. the demo app under HTTP load (wrk).
@@ -31,6 +33,9 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "target/release/libredis_ratelimit.so"
+# The script library: FUNCTION LOAD takes the file, EVAL the file without its first line.
+LIBRARY = (ROOT / "lua/ratelimit.lua").read_text()
+LIBRARY_EVAL = LIBRARY.split("\n", 1)[1]
 DEMO = ROOT / "target/release/ratelimit-demo"
 FAR_FUTURE_MS = str(int(time.time() * 1000) + 10 * 365 * 86400 * 1000)
 
@@ -107,7 +112,42 @@ def median(values):
 
 # --- 1. server time per call and throughput ---------------------------------------
 
-def speed_specs(sha):
+# Rows of the script library (lua/ratelimit.lua), on the same server as the module.
+LIB_FCALL = "Script library FIXED (FCALL)"
+LIB_EVALSHA = "Script library FIXED (EVALSHA)"
+
+
+def library_specs(eval_sha, functions):
+    """The script library's rows: FCALL where the server has functions (7.0+)."""
+    rows = []
+    if functions:
+        fcall = ["FCALL", "ratelimit_check", "1", "{k}", "100", "60"]
+        rows += [
+            (LIB_FCALL, fcall, "fcall"),
+            ("Script library SLIDING (FCALL)", fcall + ["ALGORITHM", "SLIDING"], "fcall"),
+            ("Script library GCRA (FCALL)", fcall + ["ALGORITHM", "GCRA"], "fcall"),
+            ("Script library LOG (FCALL)", fcall + ["ALGORITHM", "LOG"], "fcall"),
+            ("Script library MCHECK, 2 limits (FCALL)",
+             ["FCALL", "ratelimit_mcheck", "2", "{k}:a", "{k}:b", "100", "60", "1000", "3600"],
+             "fcall"),
+        ]
+    rows.append((LIB_EVALSHA, ["EVALSHA", eval_sha, "1", "{k}", "check", "100", "60"],
+                 "evalsha"))
+    return rows
+
+
+def load_library(server):
+    """Loads the script library into `server`: the EVALSHA digest, and whether the
+    function library is there too (Redis 7.0+, Valkey)."""
+    eval_sha = server.client.script_load(LIBRARY_EVAL)
+    try:
+        server.client.function_load(LIBRARY, replace=True)
+        return eval_sha, True
+    except redis.exceptions.ResponseError:
+        return eval_sha, False
+
+
+def speed_specs(sha, library=()):
     """(label, command with {k} for the key, the command INFO counts it under)."""
     return [
         ("INCR", ["INCR", "{k}"], "incr"),
@@ -128,6 +168,7 @@ def speed_specs(sha):
         (COMPACT_FIXED, ["RATELIMIT.CHECK", "{k}", "100", "60"], "ratelimit.check"),
         (COMPACT_GCRA, ["RATELIMIT.CHECK", "{k}", "100", "60", "ALGORITHM", "GCRA"],
          "ratelimit.check"),
+        *library,
     ]
 
 
@@ -176,7 +217,8 @@ class SpeedRow(NamedTuple):
 
 def speed(main, compact, rounds, requests):
     sha = main.client.script_load(LUA_FIXED)
-    specs = speed_specs(sha)
+    eval_sha, functions = load_library(main)
+    specs = speed_specs(sha, library_specs(eval_sha, functions))
     modes = [(16, True, "random keys, -P 16"), (1, True, "random keys, no pipelining"),
              (16, False, "one hot key, -P 16")]
     # results[mode][label] = one SpeedRow per round
@@ -186,6 +228,7 @@ def speed(main, compact, rounds, requests):
             base = None
             for label, args, counted in specs:
                 server = compact if label in (COMPACT_FIXED, COMPACT_GCRA) else main
+                # FLUSHALL keeps functions and scripts (SCRIPT FLUSH is separate).
                 server.client.flushall()
                 server.client.config_resetstat()
                 prefix = re.sub(r"\W+", "_", label) + ":"
@@ -236,6 +279,56 @@ def speed(main, compact, rounds, requests):
         gains = [l.usec / c.usec for l, c in zip(lua, rows)]
         print(f"- {label}: {median(gains):.2f}x faster")
     print()
+    print("The script library's FIXED against the Lua fixed window (server time, "
+          "random keys, -P 16; above 1 is slower):\n")
+    for label in (LIB_FCALL, LIB_EVALSHA):
+        rows = results[modes[0][2]].get(label)
+        if rows:
+            print(f"- {label}: {median([c.usec / l.usec for l, c in zip(lua, rows)]):.2f}x")
+    print()
+
+
+def speed_with_replica(binary, rounds, requests):
+    """Server time per call on a primary with a replica attached: what replicating
+    each form's effects adds (random keys, -P 16)."""
+    with Server(binary, cpu=0) as primary, \
+            Server(binary, ["--replicaof", "127.0.0.1", str(primary.port)]) as replica:
+        wait_for_link(replica)
+        sha = primary.client.script_load(LUA_FIXED)
+        eval_sha, functions = load_library(primary)
+        wanted = {"INCR", "Lua fixed window (EVALSHA)", "CHECK FIXED", "CHECK GCRA",
+                  LIB_FCALL, "Script library GCRA (FCALL)", LIB_EVALSHA}
+        specs = [s for s in speed_specs(sha, library_specs(eval_sha, functions))
+                 if s[0] in wanted]
+        results = {s[0]: [] for s in specs}
+        for _ in range(rounds):
+            base = None
+            for label, args, counted in specs:
+                primary.client.flushall()
+                primary.client.config_resetstat()
+                key = re.sub(r"\W+", "_", label) + ":__rand_int__"
+                argv = [a.replace("{k}", key) for a in args]
+                run_benchmark(primary.port, argv, requests, 16, True)
+                usec = primary.usec_per_call(counted)
+                base = base or usec
+                results[label].append((usec, usec / base))
+        print(f"## Server time per call with a replica attached (random keys, -P 16; "
+              f"median of {rounds} rounds)\n")
+        print("| command | usec/call | x INCR |")
+        print("|---|---:|---:|")
+        for label, _, _ in specs:
+            rows = results[label]
+            print(f"| {label} | {median([r[0] for r in rows]):.2f} | "
+                  f"{median([r[1] for r in rows]):.2f} |")
+        print()
+
+
+def wait_for_link(replica):
+    deadline = time.monotonic() + 20
+    while replica.client.info("replication").get("master_link_status") != "up":
+        if time.monotonic() > deadline:
+            raise SystemExit("replica did not attach")
+        time.sleep(0.05)
 
 
 # --- 2. bytes per key --------------------------------------------------------------
@@ -280,11 +373,7 @@ def replication(binary, calls=2000):
     with Server(binary) as primary, \
             Server(binary, ["--replicaof", "127.0.0.1", str(primary.port)]) as replica:
         p = primary.client
-        deadline = time.monotonic() + 20
-        while replica.client.info("replication").get("master_link_status") != "up":
-            if time.monotonic() > deadline:
-                raise SystemExit("replica did not attach")
-            time.sleep(0.05)
+        wait_for_link(replica)
         sha = p.script_load(LUA_FIXED)
 
         def bytes_per_call(run):
@@ -447,6 +536,7 @@ def main():
         with Server(binary, cpu=0) as main_server, \
                 Server(binary, cpu=0, load=COMPACT) as compact:
             speed(main_server, compact, args.rounds, args.requests)
+        speed_with_replica(binary, args.rounds, args.requests)
     if args.only in (None, "memory"):
         with Server(binary) as main_server, Server(binary, load=COMPACT) as compact:
             memory(main_server, compact, args.keys)

@@ -2,14 +2,18 @@
 """`make bench`, Flask section: one Flask app limited by this package against the same
 app limited by Flask-Limiter (Redis storage), on one redis-server in one run.
 
+This package runs twice: on a server with the module, and on one without it (as
+managed services run them), where it picks the script library by itself.
+
 Each app serves a route with one limit and a route with two; the limits are high, so
 every request is allowed and counted (the common case). Both limiters send rate-limit
 headers (this package the IETF fields, Flask-Limiter its X-RateLimit-* ones with
 headers_enabled); Flask-Limiter's default, without headers, has a row of its own. Requests are made through
 Flask's test client, one after another, so the figures are the framework and the
-limiter's own cost per request, without a web server or network in front. Redis
-server time per request is the sum of INFO commandstats' usec over the run, divided
-by the requests.
+limiter's own cost per request, without a web server or network in front. The
+commands per request are those the client sent (watched with MONITOR: a script's own
+calls are part of its time, not commands of their own), and Redis server time per
+request is their usec_per_call from INFO commandstats, weighted by that mix.
 
     python scripts/bench_flask.py --server redis-server --module path/to/module.so
 """
@@ -21,10 +25,13 @@ import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Optional
 
 import flask_limiter
 import redis
@@ -46,12 +53,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(binary: str, module: str) -> Iterator[redis.Redis]:
+def server(binary: str, module: Optional[str]) -> Iterator[redis.Redis]:
+    """A redis-server with the module loaded, or without it (``module`` None), as a
+    managed service runs one: there the package uses the script library."""
+    load = ["--loadmodule", module] if module else []
     with tempfile.TemporaryDirectory() as workdir:
         port = free_port()
         proc = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir, "--loadmodule", module],
+             "--appendonly", "no", "--dir", workdir, *load],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=port, protocol=2, decode_responses=True)
@@ -116,26 +126,51 @@ class Row:
     label: str
     strategy: str
     path: str
+    client: redis.Redis
     rps: list[float]
     usec: list[float]
     calls: list[float]
 
 
+def top_level(client: redis.Redis, app: Flask, path: str, requests: int = 100) -> Counter[str]:
+    """The commands one request sends, as the client sent them: watched with MONITOR,
+    which also shows each script's own calls, marked as such and left out here."""
+    test = app.test_client()
+    seen: Counter[str] = Counter()
+    with client.monitor() as monitor:
+        sender = threading.Thread(
+            target=lambda: [test.get(path) for _ in range(requests)] and client.echo("bench:end")
+        )
+        sender.start()
+        for event in monitor.listen():
+            words = event["command"].split()
+            if words[:2] == ["ECHO", "bench:end"]:
+                break
+            if event.get("client_type") != "lua":
+                seen[words[0].strip('"').lower()] += 1
+        sender.join()
+    return Counter({name: n / requests for name, n in seen.items()})
+
+
 def measure(client: redis.Redis, app: Flask, path: str, requests: int) -> tuple[float, float, float]:
+    """Requests per second; Redis server time and commands per request. Both count what
+    the client sent: a script's time includes its own calls, which are not counted
+    again (INFO commandstats lists them too)."""
     test = app.test_client()
     for _ in range(200):  # warm up: connections, scripts loaded
         assert test.get(path).status_code == 200
-    client.flushall()
+    mix = top_level(client, app, path)
+    client.flushall()  # keeps the function library and the scripts
     client.config_resetstat()
     start = time.perf_counter()
     for _ in range(requests):
         test.get(path)
     elapsed = time.perf_counter() - start
     stats = client.info("commandstats")
-    usec = sum(v["usec"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config|resetstat"))
-    calls = sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config|resetstat"))
+    per_call = {k.removeprefix("cmdstat_"): v["usec_per_call"] for k, v in stats.items()}
+    usec = sum(per_call.get(name, 0.0) * n for name, n in mix.items())
     assert test.get(path).status_code == 200, "every request was allowed"
-    return requests / elapsed, usec / requests, calls / requests
+    return requests / elapsed, usec, sum(mix.values())
 
 
 def main() -> None:
@@ -145,12 +180,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with server(args.server, args.module) as client:
+    with server(args.server, args.module) as client, server(args.server, None) as bare:
         url = f"redis://127.0.0.1:{client.connection_pool.connection_kwargs['port']}"
+        bare_url = f"redis://127.0.0.1:{bare.connection_pool.connection_kwargs['port']}"
+        script = "redis-ratelimit, script library (no module)"
         apps: list[tuple[str, str, Callable[[], Flask]]] = [
             ("no limiter", "", unlimited),
             ("redis-ratelimit", "fixed", lambda: ours(url, "fixed")),
             ("redis-ratelimit", "sliding", lambda: ours(url, "sliding")),
+            (script, "fixed", lambda: ours(bare_url, "fixed")),
+            (script, "sliding", lambda: ours(bare_url, "sliding")),
             (f"Flask-Limiter {flask_limiter.__version__}", "fixed-window",
              lambda: theirs(url, "fixed-window")),
             (f"Flask-Limiter {flask_limiter.__version__}", "fixed-window, no headers",
@@ -158,13 +197,13 @@ def main() -> None:
             (f"Flask-Limiter {flask_limiter.__version__}", "moving-window",
              lambda: theirs(url, "moving-window")),
         ]
-        rows = [Row(label, strategy, path, [], [], []) for label, strategy, _ in apps
-                for path in ("/one", "/two")]
+        rows = [Row(label, strategy, path, bare if label == script else client, [], [], [])
+                for label, strategy, _ in apps for path in ("/one", "/two")]
         built = {(label, strategy): make() for label, strategy, make in apps}
         for _ in range(args.rounds):
             for row in rows:
-                rps, usec, calls = measure(client, built[(row.label, row.strategy)], row.path,
-                                           args.requests)
+                rps, usec, calls = measure(row.client, built[(row.label, row.strategy)],
+                                           row.path, args.requests)
                 row.rps.append(rps)
                 row.usec.append(usec)
                 row.calls.append(calls)

@@ -21,6 +21,7 @@ fi
 if [ "$want" = bench ]; then
   command -v wrk >/dev/null || missing+=(wrk)
   command -v curl >/dev/null || missing+=(curl)
+  command -v valgrind >/dev/null || missing+=(valgrind)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 fi
 if [ "$want" = test ]; then

@@ -169,7 +169,8 @@ const THROTTLE_ARGS: &[Arg] = &[
         .summary(c"weight of this request (default 1)"),
 ];
 
-const COMPLEXITY: &CStr = c"O(1) for FIXED, SLIDING and GCRA; O(limit) for LOG";
+const COMPLEXITY: &CStr =
+    c"O(1) for FIXED, SLIDING and GCRA; for LOG O(log limit) to decide, O(limit) to store an allowed request";
 
 pub const CHECK: CommandDoc = CommandDoc {
     name: c"ratelimit.check",

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Instructions per call of each form of the limiter, counted by callgrind over
+# everything Redis does for the command (processCommand: lookup, ACL, the command,
+# a script's own calls, propagation, the reply), on one key whose calls are all
+# allowed: the module's RATELIMIT.CHECK, the function library's FCALL, the script's
+# EVALSHA, beside INCR, SET .. PXAT and the fixed window written in Lua. Counts, not
+# seconds: the same on a busy machine. Part of `make bench`.
+# Usage: scripts/callgrind-forms.sh [SERVER] [CALLS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+server=${1:-redis-server}
+calls=${2:-5000}
+module=$PWD/target/release/libredis_ratelimit.so
+command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
+lua_fixed='local c = redis.call("INCR", KEYS[1]) if c == 1 then redis.call("EXPIRE", KEYS[1], ARGV[2]) end if c > tonumber(ARGV[1]) then return 0 end return 1'
+big=1000000000000
+
+# Instructions per call of one command line (@LIB@, @FIXED@: the scripts' digests).
+count() {
+  local work port pid total
+  work=$(mktemp -d)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  valgrind --tool=callgrind --callgrind-out-file="$work/out" --toggle-collect='processCommand' \
+    "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    --loadmodule "$module" >"$work/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$port" FUNCTION LOAD "$(cat lua/ratelimit.lua)" >/dev/null 2>&1 || true
+  local lib fixed
+  lib=$(redis-cli -p "$port" SCRIPT LOAD "$(tail -n +2 lua/ratelimit.lua)")
+  fixed=$(redis-cli -p "$port" SCRIPT LOAD "$lua_fixed")
+  local args=("$@")
+  args=("${args[@]//@LIB@/$lib}")
+  args=("${args[@]//@FIXED@/$fixed}")
+  redis-cli -p "$port" -r "$calls" "${args[@]}" >/dev/null
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  wait "$pid" || true
+  total=$(grep -E '^(summary|totals):' "$work/out" | head -n1 | awk '{print $2}')
+  rm -rf "$work"
+  echo $((total / calls))
+}
+
+echo "## Instructions per call, by form (callgrind, $calls allowed calls on one key; $("$server" --version | cut -d' ' -f1-3))"
+echo
+echo "| command | instructions/call | x INCR |"
+echo "|---|---:|---:|"
+incr=$(count INCR k)
+row() { local label=$1; shift; local n; n=$(count "$@"); echo "| $label | $n | $(python3 -c "print(f'{$n / $incr:.1f}')") |"; }
+echo "| INCR | $incr | 1.0 |"
+row "SET k v PXAT t" SET k v PXAT 4000000000000
+row "Lua fixed window (EVALSHA)" EVALSHA @FIXED@ 1 k "$big" 60
+row "RATELIMIT.CHECK FIXED (module)" RATELIMIT.CHECK k "$big" 3600
+row "RATELIMIT.CHECK GCRA (module)" RATELIMIT.CHECK k "$big" 3600 ALGORITHM GCRA
+if redis-cli --version >/dev/null && "$server" --version | grep -qE 'v=([7-9]|[1-9][0-9])\.'; then
+  row "ratelimit_check FIXED (FCALL)" FCALL ratelimit_check 1 k "$big" 3600
+  row "ratelimit_check GCRA (FCALL)" FCALL ratelimit_check 1 k "$big" 3600 ALGORITHM GCRA
+fi
+row "check FIXED (EVALSHA)" EVALSHA @LIB@ 1 k check "$big" 3600
+echo
