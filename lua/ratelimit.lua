@@ -11,11 +11,13 @@ Two ways to use this one file:
       FCALL    ratelimit_check  1 key limit window [options]
       FCALL_RO ratelimit_peek   1 key limit window [options]
       FCALL    ratelimit_mcheck N key1 .. keyN limit1 window1 .. limitN windowN [options]
+      FCALL    ratelimit_charge 1 key limit window amount [options]
       FCALL_RO ratelimit_version 0
   * Any server with scripting (Redis 6.2 too): EVAL / EVALSHA this file without its
     first line, with the command's name as the first argument:
       EVALSHA sha 1 key check|peek limit window [options]
       EVALSHA sha N key1 .. keyN mcheck limit1 window1 .. [options]
+      EVALSHA sha 1 key charge limit window amount [options]
       EVALSHA sha 0 version
 
 Lua numbers are doubles, exact for integers up to 2^53. Milliseconds and counts fit;
@@ -58,16 +60,21 @@ local E = {
   burst_needs_gcra = 'ERR BURST applies only to ALGORITHM GCRA',
   log_limit = 'ERR limit must be an integer from 1 to 4096 with ALGORITHM LOG',
   unknown_algorithm = 'ERR ALGORITHM must be one of FIXED, SLIDING, GCRA or LOG',
-  unknown_option = 'ERR unknown option: expected ALGORITHM, BURST, COST or MS',
+  unknown_option = 'ERR unknown option: expected ALGORITHM, BURST, COST or MS (COSTS with MCHECK)',
   numlimits = 'ERR numlimits must be an integer from 1 to 64',
   numlimits_mismatch = 'ERR numlimits does not match the number of key limit window triples',
   duplicate_key = 'ERR the same key is given for two limits',
+  amount = 'ERR amount must be an integer from -1000000000000 to 1000000000000',
+  charge_cost = 'ERR CHARGE takes no COST: the amount is its argument',
+  costs = 'ERR COSTS takes one integer from 0 to 1000000000000 per limit',
+  cost_and_costs = 'ERR COST and COSTS cannot be given together',
   wrongtype = 'WRONGTYPE Operation against a key holding the wrong kind of value',
   write_failed = 'ERR could not write the rate-limit state',
 }
 
 local function missing_value(keyword)
   if keyword == 'MS' then return 'ERR MS takes no value' end
+  if keyword == 'COSTS' then return 'ERR COSTS needs one cost per limit' end
   return 'ERR ' .. keyword .. ' needs a value'
 end
 
@@ -233,25 +240,31 @@ local function in_range(s, lo, hi, message)
   return v
 end
 
-local KEYWORDS = { ALGORITHM = 'ALGORITHM', BURST = 'BURST', COST = 'COST', MS = 'MS' }
+local KEYWORDS = { ALGORITHM = 'ALGORITHM', BURST = 'BURST', COST = 'COST', COSTS = 'COSTS', MS = 'MS' }
 local ALGORITHMS = { FIXED = 'fixed', SLIDING = 'sliding', GCRA = 'gcra', LOG = 'log' }
 
 -- No options: shared, never changed (most calls take none).
 local NO_OPTIONS = {}
 local DEFAULT_OPTIONS = { algorithm = 'fixed', cost = 1 }
 
--- Options as given, from args[i] on: { algorithm, burst, cost, ms }.
-local function parse_options(args, i)
+-- Options as given, from args[i] on: { algorithm, burst, cost, costs, ms }. `ncosts`
+-- is MCHECK's number of limits, the values COSTS takes (the others take no COSTS).
+local function parse_options(args, i, ncosts)
   local n = #args
   if i > n then return NO_OPTIONS end
   local raw = {}
   while i <= n do
     local keyword = KEYWORDS[upper(args[i])]
-    if keyword == nil then refuse(E.unknown_option) end
+    if keyword == nil or (keyword == 'COSTS' and ncosts == nil) then refuse(E.unknown_option) end
     if keyword == 'MS' then
       if raw.ms then refuse(duplicate('MS')) end
       raw.ms = true
       i = i + 1
+    elseif keyword == 'COSTS' then
+      if raw.costs then refuse(duplicate('COSTS')) end
+      if n - i < ncosts then refuse(missing_value('COSTS')) end
+      raw.costs = i + 1
+      i = i + 1 + ncosts
     else
       if i == n then refuse(missing_value(keyword)) end
       local value = args[i + 1]
@@ -325,12 +338,39 @@ local function parse_many(keys, args, first)
       if keys[i] == keys[j] then refuse(E.duplicate_key) end
     end
   end
-  local o = check_options(parse_options(args, tail))
+  local raw = parse_options(args, tail, n)
+  local o = check_options(raw)
+  local costs
+  if raw.costs then
+    if raw.cost then refuse(E.cost_and_costs) end
+    costs = {}
+    for i = 1, n do costs[i] = in_range(args[raw.costs + i - 1], 0, MAX_LIMIT, E.costs) end
+  end
   local limits = {}
   for i = 1, n do
     limits[i] = parse_limit(args[first + 2 * i - 2], args[first + 2 * i - 1], o)
   end
-  return limits, o
+  return limits, o, costs
+end
+
+-- A signed amount, as Redis reads an integer: an optional '-', then digits without
+-- leading zeros (no '-0'), within MAX_LIMIT either way.
+local function parse_amount(s)
+  local negative = byte(s, 1) == 45
+  local v = parse_u64(negative and sub(s, 2) or s)
+  if v == nil or v > MAX_LIMIT or (negative and v == 0) then refuse(E.amount) end
+  if negative then return -v end
+  return v
+end
+
+-- CHARGE's `limit window amount [options]` from args[first] on: no COST, the amount
+-- replaces it.
+local function parse_charge(args, first)
+  local raw = parse_options(args, first + 3)
+  if raw.cost then refuse(E.charge_cost) end
+  local o = check_options(raw)
+  local limit = parse_limit(args[first], args[first + 1], o)
+  return limit, o, parse_amount(args[first + 2])
 end
 
 --------------------------------------------------------------------------------------
@@ -541,18 +581,21 @@ local function first_fit(prev, w, allowance)
   return w - min(muldiv(allowance, w, prev), w)
 end
 
-local function sliding(st, limit, cost, now)
-  local cap, w = limit.limit, limit.window
-  local start, prev, cur = now, 0, 0
+-- The windows as they stand at now: rolled forward, or fresh.
+local function sliding_current(st, w, now)
   if st then
+    -- A clock that stepped backwards puts the start in the future: taken as now.
     local s = min(st.start, now)
     local periods = divfloor(now - s, w)
-    if periods == 0 then
-      start, prev, cur = s, st.prev, st.cur
-    elseif periods == 1 then
-      start, prev, cur = s + w, st.cur, 0
-    end
+    if periods == 0 then return s, st.prev, st.cur end
+    if periods == 1 then return s + w, st.cur, 0 end
   end
+  return now, 0, 0
+end
+
+local function sliding(st, limit, cost, now)
+  local cap, w = limit.limit, limit.window
+  local start, prev, cur = sliding_current(st, w, now)
   local e = now - start
   local used = carried(prev, w, e) + cur
   local function reset_at(current)
@@ -598,70 +641,92 @@ local function interval(limit)
   return whole, ns
 end
 
+-- One call's GCRA: capacity, interval, the horizon (now + capacity: an empty bucket)
+-- and the arrival time clamped to [now, the ceiling], the ceiling being the horizon
+-- plus one window of debt (CHARGE): later than that only a clock that stepped
+-- backwards can put it (src/algorithm/gcra.rs, Params::ceiling).
+local function gcra_setup(st, limit, o, now, now_ns)
+  local g = { burst = max(o.burst or limit.limit, 1) }
+  g.im, g.inn = interval(limit)
+  local tol_m, tol_n = t_mul(g.burst, g.im, g.inn)
+  g.hm, g.hn = t_add(now, now_ns, tol_m, tol_n)
+  g.cm, g.cn = t_add(g.hm, g.hn, limit.window, 0)
+  g.tm, g.tn = now, now_ns
+  if st and not t_less(st.tat_ms, st.tat_ns, now, now_ns) then g.tm, g.tn = st.tat_ms, st.tat_ns end
+  if t_less(g.cm, g.cn, g.tm, g.tn) then g.tm, g.tn = g.cm, g.cn end
+  return g
+end
+
+-- Whole units left before the arrival time t: none while in debt.
+local function gcra_left(g, tm, tn)
+  if t_less(g.hm, g.hn, tm, tn) then return 0 end
+  local dm, dn = t_sub(g.hm, g.hn, tm, tn)
+  return t_quotient(dm, dn, g.im, g.inn, g.burst)
+end
+
 local function gcra(st, limit, o, cost, now, now_ns)
-  local burst = max(o.burst or limit.limit, 1)
-  local im, inn = interval(limit)
-  local tol_m, tol_n = t_mul(burst, im, inn)
-  local hm, hn = t_add(now, now_ns, tol_m, tol_n)
-  -- The stored arrival time, clamped to [now, now + capacity]: one beyond that can
-  -- only come from a clock that stepped backwards.
-  local tm, tn = now, now_ns
-  if st and not t_less(st.tat_ms, st.tat_ns, now, now_ns) then tm, tn = st.tat_ms, st.tat_ns end
-  if t_less(hm, hn, tm, tn) then tm, tn = hm, hn end
-  local sm, sn = t_mul(cost, im, inn)
-  local nm, nn = t_add(tm, tn, sm, sn)
-  if cost <= burst and not t_less(hm, hn, nm, nn) then
-    local dm, dn = t_sub(hm, hn, nm, nn)
-    local remaining = t_quotient(dm, dn, im, inn, burst)
+  local g = gcra_setup(st, limit, o, now, now_ns)
+  local burst = g.burst
+  local sm, sn = t_mul(cost, g.im, g.inn)
+  local nm, nn = t_add(g.tm, g.tn, sm, sn)
+  if cost <= burst and not t_less(g.hm, g.hn, nm, nn) then
     local update
     if cost > 0 then
       update = { value = char(TAG_GCRA) .. pack_time(nm, nn), at = t_ceil_ms(nm, nn) }
     end
-    return { 1, burst, remaining, 0, t_ceil_ms(t_sub(nm, nn, now, now_ns)) }, update
+    return { 1, burst, gcra_left(g, nm, nn), 0, t_ceil_ms(t_sub(nm, nn, now, now_ns)) }, update
   end
-  local dm, dn = t_sub(hm, hn, tm, tn)
   local retry = -1
-  if cost <= burst then retry = t_ceil_ms(t_sub(nm, nn, hm, hn)) end
-  return { 0, burst, t_quotient(dm, dn, im, inn, burst), retry, t_ceil_ms(t_sub(tm, tn, now, now_ns)) }
+  if cost <= burst then retry = t_ceil_ms(t_sub(nm, nn, g.hm, g.hn)) end
+  return { 0, burst, gcra_left(g, g.tm, g.tn), retry, t_ceil_ms(t_sub(g.tm, g.tn, now, now_ns)) }
 end
 
 local function log_entry(bytes, i) -- i from 1
   return u48(bytes, 2 + (i - 1) * 6)
 end
 
-local function log(st, limit, cost, now)
-  local cap, w = limit.limit, limit.window
-  local bytes, total = '', 0
-  if st then bytes, total = st.bytes, st.count end
-  -- The first live entry, inside (now - W, now], by binary search over the sorted
-  -- entries (the module's `first_live`, probe for probe).
+-- The index (from 1) of the first live entry, inside (now - W, now], by binary search
+-- over the sorted entries (the module's `first_live`, probe for probe).
+local function log_first_live(bytes, total, w, now)
   local lo, hi = 0, total
   while lo < hi do
     local mid = lo + floor((hi - lo) / 2)
     if log_entry(bytes, mid + 1) + w <= now then lo = mid + 1 else hi = mid end
   end
-  local first = lo + 1
-  local n = total - lo
+  return lo + 1
+end
+
+-- The stored entries first..last (from 1) as written again: any after now (a clock
+-- that stepped backwards) as now.
+local function log_entries(bytes, first, last, now)
+  if last < first then return '' end
+  local ahead = last + 1
+  if log_entry(bytes, last) > now then
+    local a, b = first - 1, last
+    while a < b do
+      local mid = a + floor((b - a) / 2)
+      if log_entry(bytes, mid + 1) > now then b = mid else a = mid + 1 end
+    end
+    ahead = a + 1
+  end
+  return sub(bytes, 2 + (first - 1) * 6, 1 + (ahead - 1) * 6) .. rep(pack_u48(now), last - ahead + 1)
+end
+
+local function log(st, limit, cost, now)
+  local cap, w = limit.limit, limit.window
+  local bytes, total = '', 0
+  if st then bytes, total = st.bytes, st.count end
+  local first = log_first_live(bytes, total, w, now)
+  local n = total - first + 1
   local function at(i) return min(log_entry(bytes, i), now) end
   local reset = 0
   if n > 0 then reset = at(total) + w - now end
   if cost <= cap and n + cost <= cap then
     local update
     if cost > 0 then
-      -- The live entries as stored, except that any after now (a clock that stepped
-      -- backwards) are written as now, then one entry of now per unit of cost.
-      local ahead = total + 1
-      if n > 0 and log_entry(bytes, total) > now then
-        local a, b = first - 1, total
-        while a < b do
-          local mid = a + floor((b - a) / 2)
-          if log_entry(bytes, mid + 1) > now then b = mid else a = mid + 1 end
-        end
-        ahead = a + 1
-      end
-      local kept = sub(bytes, 2 + (first - 1) * 6, 1 + (ahead - 1) * 6)
+      -- The live entries, then one entry of now per unit of cost.
       update = {
-        value = char(TAG_LOG) .. kept .. rep(pack_u48(now), (total - ahead + 1) + cost),
+        value = char(TAG_LOG) .. log_entries(bytes, first, total, now) .. rep(pack_u48(now), cost),
         at = now + w,
       }
     end
@@ -688,10 +753,124 @@ end
 
 -- What PEEK answers: the request's verdict, with remaining and reset of the state as
 -- it is.
-local function peek(st, limit, o, now, now_ns)
-  local request = decide(st, limit, o, o.cost, now, now_ns)
+local function peek(st, limit, o, cost, now, now_ns)
+  local request = decide(st, limit, o, cost, now, now_ns)
   local as_is = decide(st, limit, o, 0, now, now_ns)
   return { request[1], request[2], as_is[3], request[4], as_is[5] }
+end
+
+--------------------------------------------------------------------------------------
+-- CHARGE (src/algorithm/mod.rs `charge`): (state, limit, amount, now) -> the update
+-- and the state it leaves, nil when nothing changes. A positive amount counts whatever
+-- the state (past the limit the key is in debt), a negative one gives back what the
+-- state holds; GONE: nothing is left counted, and the key goes.
+--------------------------------------------------------------------------------------
+
+local GONE = { gone = true }
+
+local function fixed_charge(st, limit, amount, now)
+  local window = limit.window
+  local cs, cc
+  if st then
+    local s = min(st.start, now)
+    if now < s + window then cs, cc = s, st.count end
+  end
+  local start, count
+  if amount > 0 then
+    start, count = cs or now, min((cc or 0) + amount, U48_MAX)
+  elseif cs == nil then
+    return nil
+  else
+    start, count = cs, cc - min(-amount, cc)
+  end
+  if start == cs and count == cc then return nil end
+  if count == 0 then return GONE end
+  local value = pack('<BI6I6', TAG_FIXED, min(start, U48_MAX), count)
+  return { value = value, at = start + window }, { algorithm = 'fixed', start = start, count = count }
+end
+
+local function sliding_charge(st, limit, amount, now)
+  local w = limit.window
+  local start, prev, cur = sliding_current(st, w, now)
+  local after
+  if amount > 0 then after = min(cur + amount, U48_MAX) else after = cur - min(-amount, cur) end
+  if after == cur then return nil end
+  if after == 0 and prev == 0 then return GONE end
+  local reset = start + w
+  if after > 0 then reset = start + 2 * w end
+  local value = char(TAG_SLIDING) .. pack_u48(start) .. write_varint(prev) .. write_varint(after)
+  return { value = value, at = reset },
+    { algorithm = 'sliding', start = start, prev = prev, cur = after }
+end
+
+local function gcra_charge(st, limit, o, amount, now, now_ns)
+  local g = gcra_setup(st, limit, o, now, now_ns)
+  local mm, mn
+  if amount > 0 then
+    local sm, sn = t_mul(amount, g.im, g.inn)
+    mm, mn = t_add(g.tm, g.tn, sm, sn)
+    if t_less(g.cm, g.cn, mm, mn) then mm, mn = g.cm, g.cn end
+  else
+    local sm, sn, over = t_mul(-amount, g.im, g.inn)
+    if over or t_less(g.tm, g.tn, sm, sn) then
+      mm, mn = now, now_ns
+    else
+      mm, mn = t_sub(g.tm, g.tn, sm, sn)
+      if t_less(mm, mn, now, now_ns) then mm, mn = now, now_ns end
+    end
+  end
+  if mm == g.tm and mn == g.tn then return nil end
+  if mm == now and mn == now_ns then return GONE end
+  return { value = char(TAG_GCRA) .. pack_time(mm, mn), at = t_ceil_ms(mm, mn) },
+    { algorithm = 'gcra', tat_ms = mm, tat_ns = mn }
+end
+
+-- Only the newest `limit` entries decide any request up to the limit, so a charge
+-- keeps just those (a later refund cannot bring back what it pushed out); a refund
+-- removes the newest live entries.
+local function log_charge(st, limit, amount, now)
+  local cap, w = limit.limit, limit.window
+  local bytes, total = '', 0
+  if st then bytes, total = st.bytes, st.count end
+  local first = log_first_live(bytes, total, w, now)
+  local n = total - first + 1
+  local from, kept, added
+  if amount > 0 then
+    added = min(amount, cap)
+    kept = min(n, cap - added)
+    from = total - kept + 1
+  else
+    local back = min(-amount, n)
+    if back == 0 then return nil end
+    from, kept, added = first, n - back, 0
+  end
+  if kept + added == 0 then return GONE end
+  local entries = log_entries(bytes, from, from + kept - 1, now) .. rep(pack_u48(now), added)
+  local newest = now
+  if added == 0 then newest = min(log_entry(bytes, from + kept - 1), now) end
+  local value = char(TAG_LOG) .. entries
+  return { value = value, at = newest + w }, { algorithm = 'log', bytes = value, count = kept + added }
+end
+
+-- The reply after a charge: allowed 1, what is left, the wait until a request of cost
+-- 1 passes (0 if it would now), and until the state is full again.
+local function charge(st, limit, o, amount, now, now_ns)
+  if st and st.algorithm ~= o.algorithm then refuse(other_algorithm(st.algorithm)) end
+  local update, after
+  if o.algorithm == 'fixed' then
+    update, after = fixed_charge(st, limit, amount, now)
+  elseif o.algorithm == 'sliding' then
+    update, after = sliding_charge(st, limit, amount, now)
+  elseif o.algorithm == 'gcra' then
+    update, after = gcra_charge(st, limit, o, amount, now, now_ns)
+  else
+    update, after = log_charge(st, limit, amount, now)
+  end
+  if update == nil then after = st end
+  local next = peek(after, limit, o, 1, now, now_ns)
+  if next[1] == 1 then next[4] = 0 end
+  next[1] = 1
+  return next, update
 end
 
 --------------------------------------------------------------------------------------
@@ -707,7 +886,12 @@ local function clock()
 end
 
 local function store(key, update)
-  local ok = redis.pcall('SET', key, update.value, 'PXAT', update.at)
+  local ok
+  if update.gone then
+    ok = redis.pcall('DEL', key)
+  else
+    ok = redis.pcall('SET', key, update.value, 'PXAT', update.at)
+  end
   if type(ok) == 'table' and ok.err then refuse(E.write_failed) end
 end
 
@@ -730,13 +914,24 @@ end
 
 local function peek_command(keys, args, first)
   local _, limit, o, st, now, now_ns = one_key('ratelimit_peek', keys, args, first)
-  return peek(st, limit, o, now, now_ns)
+  return peek(st, limit, o, o.cost, now, now_ns)
+end
+
+local function charge_command(keys, args, first)
+  if #keys ~= 1 then refuse('ERR ratelimit_charge takes exactly one key') end
+  if #args < first + 2 then refuse(wrong_arity('ratelimit_charge')) end
+  local limit, o, amount = parse_charge(args, first)
+  local now, now_ns = clock()
+  local key = keys[1]
+  local reply, update = charge(load(key, now), limit, o, amount, now, now_ns)
+  if update then store(key, update) end
+  return reply
 end
 
 -- All or nothing: the request counts against every limit only if each allows it.
 local function mcheck(keys, args, first)
   if #keys >= 1 and #args < first + 1 then refuse(wrong_arity('ratelimit_mcheck')) end
-  local limits, o = parse_many(keys, args, first)
+  local limits, o, costs = parse_many(keys, args, first)
   local now, now_ns = clock()
   local states = {}
   for i = 1, #keys do states[i] = load(keys[i], now) or false end
@@ -746,7 +941,8 @@ local function mcheck(keys, args, first)
   end
   local replies, updates, allowed = {}, {}, true
   for i = 1, #keys do
-    replies[i], updates[i] = decide(states[i] or nil, limits[i], o, o.cost, now, now_ns)
+    local cost = costs and costs[i] or o.cost
+    replies[i], updates[i] = decide(states[i] or nil, limits[i], o, cost, now, now_ns)
     if replies[i][1] == 0 then allowed = false end
   end
   if allowed then
@@ -756,7 +952,10 @@ local function mcheck(keys, args, first)
     return { 1, unpack(replies) }
   end
   local answer = { 0 }
-  for i = 1, #keys do answer[i + 1] = peek(states[i] or nil, limits[i], o, now, now_ns) end
+  for i = 1, #keys do
+    local cost = costs and costs[i] or o.cost
+    answer[i + 1] = peek(states[i] or nil, limits[i], o, cost, now, now_ns)
+  end
   return answer
 end
 
@@ -788,6 +987,9 @@ if redis.register_function then
   redis.register_function('ratelimit_mcheck', function(keys, args)
     return run(mcheck, keys, args, 1)
   end)
+  redis.register_function('ratelimit_charge', function(keys, args)
+    return run(charge_command, keys, args, 1)
+  end)
   redis.register_function{
     function_name = 'ratelimit_version',
     callback = version,
@@ -798,11 +1000,11 @@ end
 
 -- EVAL / EVALSHA: the command's name comes first among the arguments.
 bind()
-local COMMANDS = { check = check, peek = peek_command, mcheck = mcheck }
+local COMMANDS = { check = check, peek = peek_command, mcheck = mcheck, charge = charge_command }
 local name = ARGV[1]
 if name == 'version' then return VERSION end
 local body = name and COMMANDS[string.lower(name)]
 if body == nil then
-  return redis.error_reply('ERR the first argument must be check, peek, mcheck or version')
+  return redis.error_reply('ERR the first argument must be check, peek, mcheck, charge or version')
 end
 return run(body, KEYS, ARGV, 2)

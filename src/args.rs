@@ -69,6 +69,16 @@ pub struct Request<'a> {
     pub options: Options,
 }
 
+/// A parsed `RATELIMIT.CHARGE` request: `amount` units to count (positive) or to give
+/// back (negative). Its options carry no cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Charge<'a> {
+    pub key: &'a [u8],
+    pub limit: Limit,
+    pub options: Options,
+    pub amount: i64,
+}
+
 /// Why a request was refused. Each variant maps to one fixed `ERR` message that names
 /// the offending argument; messages are `'static` C strings so that replying with an
 /// error allocates nothing.
@@ -90,6 +100,13 @@ pub enum ArgError {
     NumLimits,
     NumLimitsMismatch,
     DuplicateKey,
+    /// CHARGE's amount.
+    Amount,
+    /// COST given to CHARGE, whose amount is an argument of its own.
+    ChargeCost,
+    /// MCHECK's COSTS: a value out of range, or fewer values than limits.
+    Costs,
+    CostAndCosts,
     MaxBurst,
     CountPerPeriod,
     Period,
@@ -102,6 +119,7 @@ pub enum Keyword {
     Algorithm,
     Burst,
     Cost,
+    Costs,
     Ms,
 }
 
@@ -127,19 +145,29 @@ impl ArgError {
             ArgError::MissingValue(Keyword::Algorithm) => c"ERR ALGORITHM needs a value",
             ArgError::MissingValue(Keyword::Burst) => c"ERR BURST needs a value",
             ArgError::MissingValue(Keyword::Cost) => c"ERR COST needs a value",
+            ArgError::MissingValue(Keyword::Costs) => c"ERR COSTS needs one cost per limit",
             ArgError::MissingValue(Keyword::Ms) => c"ERR MS takes no value",
             ArgError::Duplicate(Keyword::Algorithm) => c"ERR ALGORITHM given more than once",
             ArgError::Duplicate(Keyword::Burst) => c"ERR BURST given more than once",
             ArgError::Duplicate(Keyword::Cost) => c"ERR COST given more than once",
+            ArgError::Duplicate(Keyword::Costs) => c"ERR COSTS given more than once",
             ArgError::Duplicate(Keyword::Ms) => c"ERR MS given more than once",
             ArgError::UnknownOption => {
-                c"ERR unknown option: expected ALGORITHM, BURST, COST or MS"
+                c"ERR unknown option: expected ALGORITHM, BURST, COST or MS (COSTS with MCHECK)"
             }
             ArgError::NumLimits => c"ERR numlimits must be an integer from 1 to 64",
             ArgError::NumLimitsMismatch => {
                 c"ERR numlimits does not match the number of key limit window triples"
             }
             ArgError::DuplicateKey => c"ERR the same key is given for two limits",
+            ArgError::Amount => {
+                c"ERR amount must be an integer from -1000000000000 to 1000000000000"
+            }
+            ArgError::ChargeCost => c"ERR CHARGE takes no COST: the amount is its argument",
+            ArgError::Costs => {
+                c"ERR COSTS takes one integer from 0 to 1000000000000 per limit"
+            }
+            ArgError::CostAndCosts => c"ERR COST and COSTS cannot be given together",
             ArgError::MaxBurst => c"ERR max_burst must be an integer from 0 to 999999999999",
             ArgError::CountPerPeriod => {
                 c"ERR count per period must be an integer from 1 to 1000000000000"
@@ -147,7 +175,9 @@ impl ArgError {
             ArgError::Period => {
                 c"ERR period must be an integer number of seconds from 1 to 315576000 (10 years)"
             }
-            ArgError::Quantity => c"ERR quantity must be an integer from 0 to 1000000000000",
+            ArgError::Quantity => {
+                c"ERR quantity must be an integer from -1000000000000 to 1000000000000"
+            }
         }
     }
 }
@@ -190,6 +220,8 @@ fn keyword(arg: &[u8]) -> Option<Keyword> {
         Some(Keyword::Burst)
     } else if arg.eq_ignore_ascii_case(b"COST") {
         Some(Keyword::Cost)
+    } else if arg.eq_ignore_ascii_case(b"COSTS") {
+        Some(Keyword::Costs)
     } else if arg.eq_ignore_ascii_case(b"MS") {
         Some(Keyword::Ms)
     } else {
@@ -206,32 +238,54 @@ fn algorithm(arg: &[u8]) -> Result<Algorithm, ArgError> {
 
 /// Options as given, before they are checked against each other and the limits.
 #[derive(Default)]
-struct RawOptions<'a> {
+struct RawOptions<'a, 'b> {
     algorithm: Option<Algorithm>,
     burst: Option<&'a [u8]>,
     cost: Option<&'a [u8]>,
+    costs: Option<&'b [&'a [u8]]>,
     ms: bool,
 }
 
-fn parse_options<'a>(args: &[&'a [u8]]) -> Result<RawOptions<'a>, ArgError> {
+/// The options at the end of a command line. `costs` is MCHECK's number of limits,
+/// the values `COSTS` takes; the other commands take no `COSTS` (`None`).
+fn parse_options<'a, 'b>(
+    args: &'b [&'a [u8]],
+    costs: Option<usize>,
+) -> Result<RawOptions<'a, 'b>, ArgError> {
     let mut raw = RawOptions::default();
     let mut rest = args;
     while let Some((&name, tail)) = rest.split_first() {
         let kw = keyword(name).ok_or(ArgError::UnknownOption)?;
-        if kw == Keyword::Ms {
-            if raw.ms {
-                return Err(ArgError::Duplicate(kw));
+        match kw {
+            Keyword::Ms => {
+                if raw.ms {
+                    return Err(ArgError::Duplicate(kw));
+                }
+                raw.ms = true;
+                rest = tail;
+                continue;
             }
-            raw.ms = true;
-            rest = tail;
-            continue;
+            Keyword::Costs => {
+                let n = costs.ok_or(ArgError::UnknownOption)?;
+                if raw.costs.is_some() {
+                    return Err(ArgError::Duplicate(kw));
+                }
+                if tail.len() < n {
+                    return Err(ArgError::MissingValue(kw));
+                }
+                let (values, after) = tail.split_at(n);
+                raw.costs = Some(values);
+                rest = after;
+                continue;
+            }
+            _ => {}
         }
         let (&value, tail) = tail.split_first().ok_or(ArgError::MissingValue(kw))?;
         let taken = match kw {
             Keyword::Algorithm => raw.algorithm.replace(algorithm(value)?).is_some(),
             Keyword::Burst => raw.burst.replace(value).is_some(),
             Keyword::Cost => raw.cost.replace(value).is_some(),
-            Keyword::Ms => unreachable!("MS takes no value"),
+            Keyword::Ms | Keyword::Costs => unreachable!("taken above"),
         };
         if taken {
             return Err(ArgError::Duplicate(kw));
@@ -241,7 +295,7 @@ fn parse_options<'a>(args: &[&'a [u8]]) -> Result<RawOptions<'a>, ArgError> {
     Ok(raw)
 }
 
-impl RawOptions<'_> {
+impl RawOptions<'_, '_> {
     fn check(&self) -> Result<(Options, bool), ArgError> {
         let algorithm = self.algorithm.unwrap_or(Algorithm::Fixed);
         let burst = match self.burst {
@@ -296,13 +350,50 @@ pub fn parse_check<'a>(args: &[&'a [u8]]) -> Result<Request<'a>, ArgError> {
     // Options are checked before the limits so that an error names the first bad
     // thing a reader of the command line would notice: an unknown option is reported
     // as such even when the limit is also wrong.
-    let raw = parse_options(rest)?;
+    let raw = parse_options(rest, None)?;
     let (options, ms) = raw.check()?;
     let limit = parse_limit(limit, window, &options, ms)?;
     Ok(Request {
         key,
         limit,
         options,
+    })
+}
+
+/// Parses a signed amount the way Redis reads an integer, within `MAX_LIMIT` either
+/// way: an optional `-`, then digits without leading zeros (no `-0`).
+pub fn parse_amount(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    let magnitude = parse_u64(digits).filter(|&v| v <= MAX_LIMIT)?;
+    if negative && magnitude == 0 {
+        return None;
+    }
+    // At most 10^12: fits an i64 with room to spare.
+    let magnitude = magnitude as i64;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Parses `key limit window amount [options]` (the arguments after `RATELIMIT.CHARGE`):
+/// the options of CHECK but `COST`, which the amount replaces.
+pub fn parse_charge<'a>(args: &[&'a [u8]]) -> Result<Charge<'a>, ArgError> {
+    let [key, limit, window, amount, rest @ ..] = args else {
+        return Err(ArgError::WrongArity);
+    };
+    let raw = parse_options(rest, None)?;
+    if raw.cost.is_some() {
+        return Err(ArgError::ChargeCost);
+    }
+    let (options, ms) = raw.check()?;
+    let limit = parse_limit(limit, window, &options, ms)?;
+    let amount = parse_amount(amount).ok_or(ArgError::Amount)?;
+    Ok(Charge {
+        key,
+        limit,
+        options,
+        amount,
     })
 }
 
@@ -316,6 +407,8 @@ pub const MAX_LIMITS: usize = 64;
 pub struct MultiRequest {
     pub limits: Vec<Limit>,
     pub options: Options,
+    /// `COSTS c1 ... cN`: each limit's own cost, instead of `options.cost` for all.
+    pub costs: Option<Vec<u64>>,
 }
 
 /// Parses `numlimits key limit window [key limit window ...] [options]`.
@@ -347,13 +440,27 @@ pub fn parse_mcheck(args: &[&[u8]]) -> Result<MultiRequest, ArgError> {
             return Err(ArgError::DuplicateKey);
         }
     }
-    let raw = parse_options(tail)?;
+    let raw = parse_options(tail, Some(n))?;
     let (options, ms) = raw.check()?;
+    let costs = match raw.costs {
+        Some(_) if raw.cost.is_some() => return Err(ArgError::CostAndCosts),
+        Some(values) => Some(
+            values
+                .iter()
+                .map(|c| in_range(c, 0, MAX_LIMIT, ArgError::Costs))
+                .collect::<Result<Vec<_>, ArgError>>()?,
+        ),
+        None => None,
+    };
     let limits = triples
         .chunks_exact(3)
         .map(|t| parse_limit(t[1], t[2], &options, ms))
         .collect::<Result<Vec<_>, ArgError>>()?;
-    Ok(MultiRequest { limits, options })
+    Ok(MultiRequest {
+        limits,
+        options,
+        costs,
+    })
 }
 
 /// Key positions of an MCHECK command line (argv indices, command name at 0), for the

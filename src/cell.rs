@@ -13,12 +13,22 @@
 
 use crate::algorithm::Outcome;
 use crate::args::{
-    in_range, Algorithm, ArgError, Limit, Options, Request, MAX_LIMIT, MAX_WINDOW_MS,
+    in_range, parse_amount, Algorithm, ArgError, Limit, Options, Request, MAX_LIMIT, MAX_WINDOW_MS,
 };
 
+/// What one `CL.THROTTLE` asks for: a request, or with a negative quantity a refund
+/// of that many units (`RATELIMIT.CHARGE` with a negative amount).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throttle<'a> {
+    /// The equivalent `RATELIMIT.CHECK ... ALGORITHM GCRA` request (cost 0 for a refund).
+    pub request: Request<'a>,
+    /// Units to give back, for a negative quantity.
+    pub refund: Option<u64>,
+}
+
 /// Parses `key max_burst count_per_period period [quantity]` (the arguments after the
-/// command name) into the equivalent `RATELIMIT.CHECK ... ALGORITHM GCRA` request.
-pub fn parse_throttle<'a>(args: &[&'a [u8]]) -> Result<Request<'a>, ArgError> {
+/// command name).
+pub fn parse_throttle<'a>(args: &[&'a [u8]]) -> Result<Throttle<'a>, ArgError> {
     let (key, max_burst, count, period, quantity) = match *args {
         [key, max_burst, count, period] => (key, max_burst, count, period, None),
         [key, max_burst, count, period, quantity] => {
@@ -29,11 +39,11 @@ pub fn parse_throttle<'a>(args: &[&'a [u8]]) -> Result<Request<'a>, ArgError> {
     let max_burst = in_range(max_burst, 0, MAX_LIMIT - 1, ArgError::MaxBurst)?;
     let count = in_range(count, 1, MAX_LIMIT, ArgError::CountPerPeriod)?;
     let period = in_range(period, 1, MAX_WINDOW_MS / 1000, ArgError::Period)?;
-    let cost = match quantity {
-        Some(q) => in_range(q, 0, MAX_LIMIT, ArgError::Quantity)?,
+    let quantity = match quantity {
+        Some(q) => parse_amount(q).ok_or(ArgError::Quantity)?,
         None => 1,
     };
-    Ok(Request {
+    let request = Request {
         key,
         limit: Limit {
             limit: count,
@@ -42,8 +52,12 @@ pub fn parse_throttle<'a>(args: &[&'a [u8]]) -> Result<Request<'a>, ArgError> {
         options: Options {
             algorithm: Algorithm::Gcra,
             burst: Some(max_burst + 1),
-            cost,
+            cost: quantity.max(0).unsigned_abs(),
         },
+    };
+    Ok(Throttle {
+        request,
+        refund: (quantity < 0).then_some(quantity.unsigned_abs()),
     })
 }
 
@@ -80,7 +94,9 @@ mod tests {
     #[test]
     fn arguments_mean_what_they_mean_in_redis_cell() {
         let line = args("user:1 15 30 60 3");
-        let r = parse_throttle(&line).unwrap();
+        let t = parse_throttle(&line).unwrap();
+        assert_eq!(t.refund, None);
+        let r = t.request;
         assert_eq!(r.key, b"user:1");
         assert_eq!(
             r.limit,
@@ -92,7 +108,18 @@ mod tests {
         assert_eq!(r.options.algorithm, Algorithm::Gcra);
         assert_eq!(r.options.burst, Some(16), "capacity is max_burst + 1");
         assert_eq!(r.options.cost, 3);
-        assert_eq!(parse_throttle(&args("k 0 1 1")).unwrap().options.cost, 1);
+        assert_eq!(
+            parse_throttle(&args("k 0 1 1"))
+                .unwrap()
+                .request
+                .options
+                .cost,
+            1
+        );
+        // A negative quantity gives units back, as RATELIMIT.CHARGE does.
+        let refund = parse_throttle(&args("k 15 30 60 -4")).unwrap();
+        assert_eq!(refund.refund, Some(4));
+        assert_eq!(refund.request.options.cost, 0);
     }
 
     #[test]
@@ -106,7 +133,8 @@ mod tests {
             ("k 15 x 60", ArgError::CountPerPeriod),
             ("k 15 30 0", ArgError::Period),
             ("k 15 30 315576001", ArgError::Period),
-            ("k 15 30 60 -1", ArgError::Quantity),
+            ("k 15 30 60 -0", ArgError::Quantity),
+            ("k 15 30 60 -1000000000001", ArgError::Quantity),
             ("k 15 30 60 1.5", ArgError::Quantity),
         ] {
             assert_eq!(parse_throttle(&args(line)), Err(want), "{line}");
@@ -145,7 +173,7 @@ mod tests {
         for (i, (offset, quantity, want)) in rows.into_iter().enumerate() {
             let line = format!("k 4 1 1 {quantity}");
             let line = args(&line);
-            let request = parse_throttle(&line).unwrap();
+            let request = parse_throttle(&line).unwrap().request;
             let state = stored.as_deref().map(|b| state::decode(b).unwrap());
             let decision = decide(
                 state,

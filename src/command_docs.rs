@@ -156,6 +156,22 @@ const MCHECK_ARGS: &[Arg] = &[
     OPTIONS[0],
     OPTIONS[1],
     OPTIONS[2],
+    Arg::integer(c"costs")
+        .with_token(c"COSTS")
+        .optional()
+        .multiple()
+        .summary(c"each limit's own cost, numlimits integers (instead of COST)"),
+    OPTIONS[3],
+];
+
+const CHARGE_ARGS: &[Arg] = &[
+    Arg::key(c"key"),
+    LIMIT,
+    WINDOW,
+    Arg::integer(c"amount")
+        .summary(c"units to count whatever the state (positive) or to give back (negative)"),
+    OPTIONS[0],
+    OPTIONS[1],
     OPTIONS[3],
 ];
 
@@ -199,6 +215,15 @@ pub const MCHECK: CommandDoc = CommandDoc {
     args: MCHECK_ARGS,
 };
 
+pub const CHARGE: CommandDoc = CommandDoc {
+    name: c"ratelimit.charge",
+    summary: c"Counts an amount known after the request (positive, never denied: past the limit the key is in debt) or gives back what was counted (negative); replies as RATELIMIT.CHECK after the change",
+    since: c"0.3.0",
+    complexity: COMPLEXITY,
+    arity: -5,
+    args: CHARGE_ARGS,
+};
+
 pub const THROTTLE: CommandDoc = CommandDoc {
     name: c"cl.throttle",
     summary: c"redis-cell's CL.THROTTLE (GCRA): replies limited, limit, remaining, retry_after_s, reset_after_s",
@@ -211,7 +236,7 @@ pub const THROTTLE: CommandDoc = CommandDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{parse_check, parse_mcheck};
+    use crate::args::{parse_charge, parse_check, parse_mcheck};
     use crate::cell::parse_throttle;
 
     fn text(s: &CStr) -> &str {
@@ -234,6 +259,8 @@ mod tests {
                     line.splice(at..at, ["ALGORITHM".to_string(), "GCRA".to_string()]);
                     line.push("2".into());
                 }
+                // COSTS: one value per limit (the lines below have two).
+                ArgType::Integer if arg.multiple => line.extend(["2".into(), "3".into()]),
                 ArgType::Integer => line.push("2".into()),
                 ArgType::OneOf => {
                     for sub in arg.subargs {
@@ -268,9 +295,20 @@ mod tests {
     #[test]
     fn every_documented_option_of_mcheck_is_accepted() {
         let lines = lines_with_each_option(&MCHECK, &["2", "a", "10", "1", "b", "100", "60"]);
-        assert_eq!(lines.len(), 7, "{lines:?}");
+        // ALGORITHM x4, BURST, COST, COSTS, MS
+        assert_eq!(lines.len(), 8, "{lines:?}");
         for line in &lines {
             parses(|a| parse_mcheck(a).is_ok(), line);
+        }
+    }
+
+    #[test]
+    fn every_documented_option_of_charge_is_accepted() {
+        let lines = lines_with_each_option(&CHARGE, &["k", "10", "60", "-3"]);
+        // ALGORITHM x4, BURST, MS
+        assert_eq!(lines.len(), 6, "{lines:?}");
+        for line in &lines {
+            parses(|a| parse_charge(a).is_ok(), line);
         }
     }
 
@@ -289,7 +327,7 @@ mod tests {
 
     #[test]
     fn arity_counts_the_required_arguments() {
-        for doc in [CHECK, PEEK, MCHECK, THROTTLE] {
+        for doc in [CHECK, PEEK, MCHECK, CHARGE, THROTTLE] {
             let required = doc.args.iter().filter(|a| !a.optional);
             let count: i32 = required
                 .map(|a| match a.kind {
@@ -303,7 +341,7 @@ mod tests {
 
     #[test]
     fn names_are_lower_case_and_every_doc_is_filled_in() {
-        for doc in [CHECK, PEEK, MCHECK, THROTTLE] {
+        for doc in [CHECK, PEEK, MCHECK, CHARGE, THROTTLE] {
             let name = text(doc.name);
             assert_eq!(name, name.to_lowercase());
             assert!(!text(doc.summary).is_empty());

@@ -85,6 +85,11 @@ mod tests {
             ArgError::NumLimits,
             ArgError::NumLimitsMismatch,
             ArgError::DuplicateKey,
+            ArgError::Amount,
+            ArgError::ChargeCost,
+            ArgError::Costs,
+            ArgError::CostAndCosts,
+            ArgError::MissingValue(Keyword::Costs),
         ];
         for e in fixed {
             let text = e.message().to_str().unwrap();

@@ -13,14 +13,16 @@ pub enum Command {
     Check,
     Peek,
     MCheck,
+    Charge,
     Throttle,
 }
 
 impl Command {
-    pub const ALL: [Command; 4] = [
+    pub const ALL: [Command; 5] = [
         Command::Check,
         Command::Peek,
         Command::MCheck,
+        Command::Charge,
         Command::Throttle,
     ];
 
@@ -29,6 +31,7 @@ impl Command {
             Command::Check => "check",
             Command::Peek => "peek",
             Command::MCheck => "mcheck",
+            Command::Charge => "charge",
             Command::Throttle => "cl_throttle",
         }
     }
@@ -66,8 +69,23 @@ impl Counts {
     }
 }
 
-static BY_COMMAND: [Counts; 4] = [Counts::new(), Counts::new(), Counts::new(), Counts::new()];
+static BY_COMMAND: [Counts; 5] = [
+    Counts::new(),
+    Counts::new(),
+    Counts::new(),
+    Counts::new(),
+    Counts::new(),
+];
 static BY_ALGORITHM: [Counts; 4] = [Counts::new(), Counts::new(), Counts::new(), Counts::new()];
+
+/// Per algorithm: charges (a positive amount) and refunds (a negative one) that
+/// changed a key.
+static CHARGES: [[AtomicU64; 2]; 4] = [
+    [AtomicU64::new(0), AtomicU64::new(0)],
+    [AtomicU64::new(0), AtomicU64::new(0)],
+    [AtomicU64::new(0), AtomicU64::new(0)],
+    [AtomicU64::new(0), AtomicU64::new(0)],
+];
 
 /// One set of counters, read at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,6 +125,23 @@ pub fn refused(command: Command, algorithm: Algorithm) {
     counts.0[3].fetch_add(1, Relaxed);
 }
 
+/// A CHARGE (or a refunding CL.THROTTLE) that changed its key: a charge when `amount`
+/// is positive, a refund when it is negative.
+pub fn charged(algorithm: Algorithm, amount: i64) {
+    let slot = match amount.signum() {
+        1 => 0,
+        -1 => 1,
+        _ => return,
+    };
+    CHARGES[algorithm_index(algorithm)][slot].fetch_add(1, Relaxed);
+}
+
+/// (charges, refunds) of an algorithm.
+pub fn charges(algorithm: Algorithm) -> (u64, u64) {
+    let [charges, refunds] = &CHARGES[algorithm_index(algorithm)];
+    (charges.load(Relaxed), refunds.load(Relaxed))
+}
+
 pub fn by_command(command: Command) -> Snapshot {
     BY_COMMAND[command.index()].snapshot()
 }
@@ -133,5 +168,16 @@ mod tests {
         assert_eq!(after.0.errors - before.0.errors, 2);
         assert_eq!(after.1.calls - before.1.calls, 3);
         assert_eq!(after.1.errors - before.1.errors, 1);
+    }
+
+    #[test]
+    fn charges_and_refunds_are_counted_apart() {
+        let before = charges(Algorithm::Sliding);
+        charged(Algorithm::Sliding, 5);
+        charged(Algorithm::Sliding, -2);
+        charged(Algorithm::Sliding, -7);
+        charged(Algorithm::Sliding, 0);
+        let after = charges(Algorithm::Sliding);
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 2));
     }
 }

@@ -1,5 +1,5 @@
-//! Arbitrary command lines into every parser: CHECK/PEEK, MCHECK (and its key
-//! positions), CL.THROTTLE and the load arguments. None may panic, and whatever they
+//! Arbitrary command lines into every parser: CHECK/PEEK, MCHECK (with COSTS, and its
+//! key positions), CHARGE, CL.THROTTLE and the load arguments. None may panic, and whatever they
 //! accept must be within the documented bounds.
 #![no_main]
 
@@ -42,19 +42,33 @@ fuzz_target!(|data: &[u8]| {
             check_limit(*l, r.options.algorithm);
         }
         check_options(&r.options);
+        if let Some(costs) = &r.costs {
+            assert_eq!(costs.len(), r.limits.len());
+            assert!(costs.iter().all(|&c| c <= MAX_LIMIT));
+        }
+    }
+    if let Ok(c) = args::parse_charge(&argv) {
+        check_limit(c.limit, c.options.algorithm);
+        check_options(&c.options);
+        assert!(c.amount.unsigned_abs() <= MAX_LIMIT);
+        assert_eq!(c.key, argv[0]);
     }
     let mut line = vec![&b"RATELIMIT.MCHECK"[..]];
     line.extend(&argv);
     for pos in args::mcheck_key_positions(&line) {
         assert!(pos >= 2 && pos < line.len());
     }
-    if let Ok(r) = cell::parse_throttle(&argv) {
-        check_limit(r.limit, Algorithm::Gcra);
-        check_options(&r.options);
+    if let Ok(t) = cell::parse_throttle(&argv) {
+        check_limit(t.request.limit, Algorithm::Gcra);
+        check_options(&t.request.options);
+        assert!(t.refund.is_none_or(|r| (1..=MAX_LIMIT).contains(&r)));
     }
     let _ = load_args::parse(&argv);
     // Every error has an ERR message.
     if let Err(e) = args::parse_check(&argv) {
+        assert!(e.message().to_bytes().starts_with(b"ERR "));
+    }
+    if let Err(e) = args::parse_charge(&argv) {
         assert!(e.message().to_bytes().starts_with(b"ERR "));
     }
 });

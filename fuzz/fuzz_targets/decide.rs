@@ -1,11 +1,12 @@
 //! One key, a sequence of calls: arbitrary stored bytes to start from, arbitrary
-//! limits, windows, bursts and costs, and a clock that may jump either way. Deciding
-//! never panics, the reply is within its bounds, and what is stored decodes.
+//! limits, windows, bursts, costs and charges (CHARGE, either sign), and a clock that
+//! may jump either way. Deciding and charging never panic, the reply is within its
+//! bounds, and what is stored decodes.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use redis_ratelimit::algorithm::{decide, peek, Now};
+use redis_ratelimit::algorithm::{charge, decide, peek, Now, Value};
 use redis_ratelimit::args::{Algorithm, Limit, Options, MAX_LIMIT, MAX_LOG_LIMIT, MAX_WINDOW_MS};
 use redis_ratelimit::state;
 
@@ -15,6 +16,8 @@ struct Call {
     window_ms: u64,
     burst: Option<u64>,
     cost: u64,
+    /// A CHARGE of this amount (within its bounds) instead of a check.
+    charge: Option<i64>,
     /// Signed step of the clock, in ns, from the previous call.
     step_ns: i64,
 }
@@ -52,6 +55,31 @@ fuzz_target!(|input: Input| {
         now = now.saturating_add_signed(call.step_ns);
         let clock = Now::from_ns(now);
         let current = state::decode(&stored).ok();
+        if let Some(amount) = call.charge {
+            let amount = amount % (MAX_LIMIT as i64 + 1);
+            let Ok(d) = charge(current, limit, &options, amount, clock) else {
+                assert!(current.is_some_and(|s| s.algorithm() != algorithm));
+                return;
+            };
+            assert!(d.outcome.allowed, "CHARGE never denies");
+            assert!(d.outcome.remaining <= options.burst.unwrap_or(limit.limit));
+            assert!(d.outcome.retry_after_ms >= 0);
+            if let Some(update) = d.update {
+                assert!(amount != 0, "CHARGE 0 writes nothing");
+                stored = match update.value {
+                    Value::Gone => Vec::new(),
+                    _ => {
+                        let bytes = update.value.as_bytes();
+                        assert_eq!(state::decode(bytes).map(|s| s.algorithm()), Ok(algorithm));
+                        if algorithm == Algorithm::Log {
+                            assert!((bytes.len() - 1) / 6 <= limit.limit as usize, "bounded");
+                        }
+                        bytes.to_vec()
+                    }
+                };
+            }
+            continue;
+        }
         let Ok(d) = decide(current, limit, &options, clock) else {
             // Another algorithm's state: refused, never misread.
             assert!(current.is_some_and(|s| s.algorithm() != algorithm));

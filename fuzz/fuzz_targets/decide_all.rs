@@ -13,6 +13,8 @@ struct Input {
     limits: Vec<(u16, u32)>,
     algorithm: u8,
     cost: u16,
+    /// MCHECK's COSTS: one per limit, when given.
+    costs: Option<Vec<u32>>,
     now_ns: u64,
 }
 
@@ -35,7 +37,12 @@ fuzz_target!(|input: Input| {
         burst: None,
         cost: u64::from(input.cost),
     };
-    let Ok(joint) = decide_all(&states, &limits, &options, Now::from_ns(input.now_ns)) else {
+    let costs: Option<Vec<u64>> = input
+        .costs
+        .filter(|c| c.len() >= n)
+        .map(|c| c[..n].iter().map(|&v| u64::from(v)).collect());
+    let now = Now::from_ns(input.now_ns);
+    let Ok(joint) = decide_all(&states, &limits, &options, costs.as_deref(), now) else {
         return;
     };
     assert_eq!(joint.outcomes.len(), n);

@@ -2,9 +2,11 @@
 //! for the key (not aligned to the clock, so clients' windows do not all reset at
 //! once) and the key expires when the window ends.
 
+use std::cmp::Ordering;
+
 use super::{Decision, Outcome, Update, Value};
 use crate::args::Limit;
-use crate::state::encode_fixed;
+use crate::state::{encode_fixed, U48_MAX};
 
 /// `state` is the stored (window start, count); `None` for a new key.
 pub fn decide(state: Option<(u64, u64)>, limit: Limit, cost: u64, now_ms: u64) -> Decision {
@@ -57,6 +59,40 @@ pub fn decide(state: Option<(u64, u64)>, limit: Limit, cost: u64, now_ms: u64) -
             update: None,
         },
     }
+}
+
+/// CHARGE (see `algorithm::charge`): the window as CHECK sees it now; a positive
+/// amount counts into it, whatever the count (debt is paid when the window ends), a
+/// negative one gives back up to what the current window holds. `None`: no change.
+pub fn charge(state: Option<(u64, u64)>, limit: Limit, amount: i64, now_ms: u64) -> Option<Update> {
+    let window = limit.window_ms;
+    let current = state
+        .map(|(start, count)| (start.min(now_ms), count))
+        .filter(|&(start, _)| now_ms < start.saturating_add(window));
+    let (start, count) = match amount.cmp(&0) {
+        Ordering::Greater => {
+            let (start, count) = current.unwrap_or((now_ms, 0));
+            (
+                start,
+                count.saturating_add(amount.unsigned_abs()).min(U48_MAX),
+            )
+        }
+        Ordering::Less => {
+            let (start, count) = current?;
+            (start, count - amount.unsigned_abs().min(count))
+        }
+        Ordering::Equal => return None,
+    };
+    if current == Some((start, count)) {
+        return None;
+    }
+    if count == 0 {
+        return Some(Update::gone(now_ms));
+    }
+    Some(Update {
+        value: Value::Inline(encode_fixed(start, count)),
+        expire_at_ms: start.saturating_add(window),
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! passes when `max(TAT, now) + c*T <= now + BURST*T`, and then moves the TAT there.
 //! The bucket is full again, and the key expires, at the TAT.
 
+use std::cmp::Ordering;
+
 use super::{Decision, Outcome, Update, Value};
 use crate::args::Limit;
 use crate::state::encode_gcra;
@@ -21,6 +23,8 @@ pub struct Params {
     pub interval_ns: u64,
     /// Capacity, in requests.
     pub burst: u64,
+    /// The most debt a key carries beyond an empty bucket: one window, in ns.
+    pub debt_ns: u64,
 }
 
 impl Params {
@@ -30,7 +34,17 @@ impl Params {
         Params {
             interval_ns: u64::try_from(interval).unwrap_or(u64::MAX),
             burst: burst.max(1),
+            debt_ns: u64::try_from(window_ns).unwrap_or(u64::MAX),
         }
+    }
+
+    /// The latest arrival time a key may hold at `now`: an empty bucket (`now` plus the
+    /// capacity) and one window of debt beyond it. Only CHARGE goes past the capacity;
+    /// a later time can only come from a clock that stepped backwards, and is taken as
+    /// this one, so the wait never exceeds a window beyond a refill.
+    fn ceiling(self, now: u64) -> u64 {
+        now.saturating_add(self.span(self.burst))
+            .saturating_add(self.debt_ns)
     }
 
     /// `n * T` in ns, saturating (n is at most 10^12 and T at most 3.2e20 / 1).
@@ -47,10 +61,10 @@ fn ms_ceil(ns: u64) -> u64 {
 pub fn decide(tat: Option<u64>, p: Params, cost: u64, now: u64) -> Decision {
     let tolerance = p.span(p.burst);
     let horizon = now.saturating_add(tolerance);
-    // A TAT beyond now + capacity can only come from a clock that stepped backwards:
-    // the bucket is at most empty, so the wait never exceeds one full refill.
-    let tat = tat.unwrap_or(now).clamp(now, horizon);
-    let remaining_at = |t: u64| (horizon - t) / p.interval_ns;
+    // A TAT beyond now + capacity is debt (CHARGE); beyond that and a window, a clock
+    // that stepped backwards (see `Params::ceiling`).
+    let tat = tat.unwrap_or(now).clamp(now, p.ceiling(now));
+    let remaining_at = |t: u64| horizon.saturating_sub(t) / p.interval_ns;
     let new_tat = tat.saturating_add(p.span(cost));
     if cost <= p.burst && new_tat <= horizon {
         return Decision {
@@ -81,6 +95,32 @@ pub fn decide(tat: Option<u64>, p: Params, cost: u64, now: u64) -> Decision {
         },
         update: None,
     }
+}
+
+/// CHARGE (see `algorithm::charge`): a positive amount moves the arrival time later
+/// by that many intervals, whatever it was (past the capacity is debt, up to one
+/// window: `Params::ceiling`), a negative one moves it earlier, never before now.
+/// `None`: no change.
+pub fn charge(tat: Option<u64>, p: Params, amount: i64, now: u64) -> Option<Update> {
+    let ceiling = p.ceiling(now);
+    let tat = tat.unwrap_or(now).clamp(now, ceiling);
+    let moved = match amount.cmp(&0) {
+        Ordering::Greater => tat
+            .saturating_add(p.span(amount.unsigned_abs()))
+            .min(ceiling),
+        Ordering::Less => tat.saturating_sub(p.span(amount.unsigned_abs())).max(now),
+        Ordering::Equal => return None,
+    };
+    if moved == tat {
+        return None;
+    }
+    if moved == now {
+        return Some(Update::gone(now / NS_PER_MS));
+    }
+    Some(Update {
+        value: Value::Inline(encode_gcra(moved)),
+        expire_at_ms: moved.div_ceil(NS_PER_MS),
+    })
 }
 
 #[cfg(test)]

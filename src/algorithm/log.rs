@@ -7,6 +7,8 @@
 //! by binary search, and the one that decides a retry time is found by its index. The
 //! script library (`lua/ratelimit.lua`) searches the same way, probe for probe.
 
+use std::cmp::Ordering;
+
 use super::{Decision, Outcome, Update, Value};
 use crate::args::Limit;
 use crate::state::{encode_log_into, log_len, LogEntries};
@@ -99,6 +101,51 @@ pub fn decide(stored: &(impl Entries + ?Sized), limit: Limit, cost: u64, now: u6
         },
         update: None,
     }
+}
+
+/// CHARGE (see `algorithm::charge`). A positive amount adds that many entries of now,
+/// whatever the count; only the newest `limit` entries decide any request up to the
+/// limit (one of cost c passes once the (limit - c + 1)-th newest has left the window),
+/// so the log keeps just those and stays bounded, at the price that a later refund
+/// cannot bring back what a charge pushed out. A negative amount removes the newest
+/// live entries. `None`: no change.
+pub fn charge(
+    stored: &(impl Entries + ?Sized),
+    limit: Limit,
+    amount: i64,
+    now: u64,
+) -> Option<Update> {
+    let w = limit.window_ms;
+    let cap = limit.limit as usize;
+    let total = stored.len();
+    let first = first_live(stored, w, now);
+    let n = total - first;
+    let at = |i: usize| stored.get(i).min(now);
+    let (from, kept, added) = match amount.cmp(&0) {
+        Ordering::Greater => {
+            let added = amount.unsigned_abs().min(cap as u64) as usize;
+            let kept = n.min(cap - added);
+            (total - kept, kept, added)
+        }
+        Ordering::Less => {
+            let back = amount.unsigned_abs().min(n as u64) as usize;
+            if back == 0 {
+                return None;
+            }
+            (first, n - back, 0)
+        }
+        Ordering::Equal => return None,
+    };
+    if kept + added == 0 {
+        return Some(Update::gone(now));
+    }
+    let mut bytes = vec![0u8; log_len(kept + added)];
+    encode_log_into(&mut bytes, (from..from + kept).map(at), added, now);
+    let newest = if added > 0 { now } else { at(from + kept - 1) };
+    Some(Update {
+        value: Value::Heap(bytes),
+        expire_at_ms: newest + w,
+    })
 }
 
 #[cfg(test)]

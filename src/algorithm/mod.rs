@@ -10,6 +10,8 @@ mod log;
 mod sliding;
 
 #[cfg(test)]
+mod charge_tests;
+#[cfg(test)]
 mod model_tests;
 
 use crate::args::{Algorithm, Limit, Options};
@@ -30,18 +32,23 @@ pub struct Outcome {
 }
 
 /// The bytes an allowed call stores: constant-size states are built on the stack,
-/// LOG (whose size grows with the limit) on the heap.
+/// LOG (whose size grows with the limit) on the heap. `Gone`: a refund left nothing
+/// counted, so the state is full again at once and the key is deleted (its expiry, the
+/// moment the state is full again, would be now).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     Inline(Encoded),
     Heap(Vec<u8>),
+    Gone,
 }
 
 impl Value {
+    /// The bytes to store (none for `Gone`).
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Value::Inline(e) => e.as_bytes(),
             Value::Heap(v) => v,
+            Value::Gone => &[],
         }
     }
 }
@@ -52,6 +59,25 @@ impl Value {
 pub struct Update {
     pub value: Value,
     pub expire_at_ms: u64,
+}
+
+impl Update {
+    /// Nothing left counted: the key goes.
+    pub fn gone(now_ms: u64) -> Update {
+        Update {
+            value: Value::Gone,
+            expire_at_ms: now_ms,
+        }
+    }
+
+    /// The state this update leaves (`None`: no key).
+    pub fn state(&self) -> Option<State<'_>> {
+        match self.value {
+            Value::Gone => None,
+            // Written by `state`'s encoders just now: it decodes.
+            _ => Some(crate::state::decode(self.value.as_bytes()).expect("an encoded state")),
+        }
+    }
 }
 
 /// A decision: the reply, and what to write when the call is allowed and counts
@@ -67,8 +93,7 @@ pub struct Decision {
 impl Decision {
     /// The state this decision would store, decoded from its bytes (tests only).
     pub fn written(&self) -> Option<State<'_>> {
-        let u = self.update.as_ref()?;
-        Some(crate::state::decode(u.value.as_bytes()).expect("written state decodes"))
+        self.update.as_ref()?.state()
     }
 }
 
@@ -147,6 +172,79 @@ pub fn decide(
     })
 }
 
+/// `RATELIMIT.CHARGE`: `amount` units counted whatever the state (positive: past the
+/// limit the key is in debt, which the next requests wait out), or given back from what
+/// the state holds (negative: never more than was counted, FIXED and SLIDING only within
+/// the current window, GCRA never before now, LOG from the newest entries); 0 changes
+/// nothing. The reply describes the state after the change: `allowed` 1, what is left,
+/// the wait until a request of cost 1 passes (0 if it would now) and until the state is
+/// full again. `update` is `None` when nothing changes.
+pub fn charge(
+    stored: Option<State<'_>>,
+    limit: Limit,
+    options: &Options,
+    amount: i64,
+    now: Now,
+) -> Result<Decision, Refusal> {
+    if let Some(state) = stored {
+        if state.algorithm() != options.algorithm {
+            return Err(Refusal::OtherAlgorithm(state.algorithm()));
+        }
+    }
+    let now_ms = now.ms();
+    let update = match (options.algorithm, stored) {
+        (Algorithm::Fixed, Some(State::Fixed { start_ms, count })) => {
+            fixed::charge(Some((start_ms, count)), limit, amount, now_ms)
+        }
+        (Algorithm::Fixed, _) => fixed::charge(None, limit, amount, now_ms),
+        (
+            Algorithm::Sliding,
+            Some(State::Sliding {
+                start_ms,
+                prev,
+                cur,
+            }),
+        ) => sliding::charge(
+            Some(sliding::Windows {
+                start_ms,
+                prev,
+                cur,
+            }),
+            limit,
+            amount,
+            now_ms,
+        ),
+        (Algorithm::Sliding, _) => sliding::charge(None, limit, amount, now_ms),
+        (Algorithm::Gcra, Some(State::Gcra { tat_ns })) => {
+            gcra::charge(Some(tat_ns), gcra_params(limit, options), amount, now.ns)
+        }
+        (Algorithm::Gcra, _) => gcra::charge(None, gcra_params(limit, options), amount, now.ns),
+        (Algorithm::Log, Some(State::Log(entries))) => log::charge(&entries, limit, amount, now_ms),
+        (Algorithm::Log, _) => log::charge(&[][..], limit, amount, now_ms),
+    };
+    let after = match &update {
+        Some(u) => u.state(),
+        None => stored,
+    };
+    let next = peek(
+        after,
+        limit,
+        &Options {
+            cost: 1,
+            ..*options
+        },
+        now,
+    )?;
+    Ok(Decision {
+        outcome: Outcome {
+            allowed: true,
+            retry_after_ms: if next.allowed { 0 } else { next.retry_after_ms },
+            ..next
+        },
+        update,
+    })
+}
+
 fn gcra_params(limit: Limit, options: &Options) -> gcra::Params {
     gcra::Params::new(limit, options.burst.unwrap_or(limit.limit))
 }
@@ -197,12 +295,21 @@ pub fn decide_all(
     stored: &[Option<State<'_>>],
     limits: &[Limit],
     options: &Options,
+    costs: Option<&[u64]>,
     now: Now,
 ) -> Result<Joint, Refusal> {
+    // Each limit's options: the shared ones, with that limit's own cost under `COSTS`.
+    let each = |i: usize| match costs {
+        Some(c) => Options {
+            cost: c[i],
+            ..*options
+        },
+        None => *options,
+    };
     let mut outcomes = Vec::with_capacity(limits.len());
     let mut updates = Vec::with_capacity(limits.len());
-    for (&s, &l) in stored.iter().zip(limits) {
-        let d = decide(s, l, options, now)?;
+    for (i, (&s, &l)) in stored.iter().zip(limits).enumerate() {
+        let d = decide(s, l, &each(i), now)?;
         outcomes.push(d.outcome);
         updates.push(d.update);
     }
@@ -214,8 +321,8 @@ pub fn decide_all(
         });
     }
     // Denied: nothing is stored, and each limit reports what PEEK would.
-    for ((o, &s), &l) in outcomes.iter_mut().zip(stored).zip(limits) {
-        *o = peek(s, l, options, now)?;
+    for (i, ((o, &s), &l)) in outcomes.iter_mut().zip(stored).zip(limits).enumerate() {
+        *o = peek(s, l, &each(i), now)?;
     }
     updates.iter_mut().for_each(|u| *u = None);
     Ok(Joint {
@@ -243,7 +350,7 @@ mod joint_tests {
             .iter()
             .map(|k| k.as_deref().map(|b| crate::state::decode(b).unwrap()))
             .collect();
-        let joint = decide_all(&stored, limits, &options(), now).unwrap();
+        let joint = decide_all(&stored, limits, &options(), None, now).unwrap();
         for (key, update) in keys.iter_mut().zip(&joint.updates) {
             if let Some(u) = update {
                 *key = Some(u.value.as_bytes().to_vec());
@@ -296,7 +403,7 @@ mod joint_tests {
             window_ms: 1,
         };
         assert_eq!(
-            decide_all(&stored, &[limit, limit], &options(), Now::from_ms(1)),
+            decide_all(&stored, &[limit, limit], &options(), None, Now::from_ms(1)),
             Err(Refusal::OtherAlgorithm(Algorithm::Gcra))
         );
     }

@@ -10,9 +10,11 @@
 //! most `limit`, and any interval of length W admits at most `2 * limit` (reached only
 //! when the previous window's requests all came at its very end).
 
+use std::cmp::Ordering;
+
 use super::{Decision, Outcome, Update, Value};
 use crate::args::Limit;
-use crate::state::encode_sliding;
+use crate::state::{encode_sliding, U48_MAX};
 
 /// The stored windows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +119,34 @@ pub fn decide(state: Option<Windows>, limit: Limit, cost: u64, now: u64) -> Deci
         },
         update: None,
     }
+}
+
+/// CHARGE (see `algorithm::charge`): a positive amount counts into the current
+/// window whatever it holds (debt fades as its weight does), a negative one gives back
+/// up to the current window's count, never the previous window's. `None`: no change.
+pub fn charge(state: Option<Windows>, limit: Limit, amount: i64, now: u64) -> Option<Update> {
+    let w = limit.window_ms;
+    let win = current(state, w, now);
+    let cur = match amount.cmp(&0) {
+        Ordering::Greater => win.cur.saturating_add(amount.unsigned_abs()).min(U48_MAX),
+        Ordering::Less => win.cur - amount.unsigned_abs().min(win.cur),
+        Ordering::Equal => return None,
+    };
+    if cur == win.cur {
+        return None;
+    }
+    if cur == 0 && win.prev == 0 {
+        return Some(Update::gone(now));
+    }
+    let reset = if cur > 0 {
+        win.start_ms.saturating_add(2 * w)
+    } else {
+        win.start_ms.saturating_add(w)
+    };
+    Some(Update {
+        value: Value::Inline(encode_sliding(win.start_ms, win.prev, cur)),
+        expire_at_ms: reset,
+    })
 }
 
 #[cfg(test)]

@@ -207,3 +207,70 @@ fn mcheck_key_positions_follow_numlimits() {
         .collect();
     assert_eq!(mcheck_key_positions(&short).count(), 0);
 }
+
+fn charge(line: &str) -> Result<Charge<'_>, ArgError> {
+    let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+    parse_charge(Box::leak(args.into_boxed_slice()))
+}
+
+#[test]
+fn charge_takes_a_signed_amount_and_the_options_but_cost() {
+    let c = charge("k 10 60 -5 ALGORITHM gcra BURST 20 MS").unwrap();
+    assert_eq!((c.key, c.amount), (&b"k"[..], -5));
+    assert_eq!(c.limit.window_ms, 60);
+    assert_eq!(c.options.algorithm, Algorithm::Gcra);
+    assert_eq!(c.options.burst, Some(20));
+    assert_eq!(charge("k 10 60 1200").unwrap().amount, 1200);
+    assert_eq!(charge("k 10 60 0").unwrap().amount, 0);
+    assert_eq!(
+        charge("k 10 60 -1000000000000").unwrap().amount,
+        -1_000_000_000_000
+    );
+    for (line, want) in [
+        ("k 10 60", ArgError::WrongArity),
+        ("k 10 60 -0", ArgError::Amount),
+        ("k 10 60 +5", ArgError::Amount),
+        ("k 10 60 05", ArgError::Amount),
+        ("k 10 60 --5", ArgError::Amount),
+        ("k 10 60 1.5", ArgError::Amount),
+        ("k 10 60 1000000000001", ArgError::Amount),
+        ("k 10 60 -1000000000001", ArgError::Amount),
+        ("k 10 60 -9223372036854775808", ArgError::Amount),
+        ("k 10 60 5 COST 2", ArgError::ChargeCost),
+        ("k 10 60 5 COSTS 2", ArgError::UnknownOption),
+        ("k 0 60 5", ArgError::Limit),
+        ("k 10 60 5 BURST 2", ArgError::BurstNeedsGcra),
+    ] {
+        assert_eq!(charge(line), Err(want), "{line}");
+    }
+    assert!(ArgError::Amount.to_string().contains("amount"));
+}
+
+#[test]
+fn mcheck_costs_give_each_limit_its_own_cost() {
+    let r = mcheck("2 {k}:rpm 60 60 {k}:tpm 100000 60 COSTS 1 1200").unwrap();
+    assert_eq!(r.costs, Some(vec![1, 1200]));
+    let r = mcheck("2 a 1 1 b 1 1 ms costs 0 3 ALGORITHM GCRA").unwrap();
+    assert_eq!(r.costs, Some(vec![0, 3]));
+    assert_eq!(r.options.algorithm, Algorithm::Gcra);
+    assert_eq!(mcheck("2 a 1 1 b 1 1").unwrap().costs, None);
+    for (line, want) in [
+        (
+            "2 a 1 1 b 1 1 COSTS 1",
+            ArgError::MissingValue(Keyword::Costs),
+        ),
+        ("2 a 1 1 b 1 1 COSTS 1 2 3", ArgError::UnknownOption),
+        ("2 a 1 1 b 1 1 COSTS 1 x", ArgError::Costs),
+        ("2 a 1 1 b 1 1 COSTS 1 -1", ArgError::Costs),
+        ("2 a 1 1 b 1 1 COSTS 1 1000000000001", ArgError::Costs),
+        ("2 a 1 1 b 1 1 COSTS 1 2 COST 1", ArgError::CostAndCosts),
+        ("2 a 1 1 b 1 1 COST 1 COSTS 1 2", ArgError::CostAndCosts),
+        (
+            "2 a 1 1 b 1 1 COSTS 1 2 COSTS 1 2",
+            ArgError::Duplicate(Keyword::Costs),
+        ),
+    ] {
+        assert_eq!(mcheck(line), Err(want), "{line}");
+    }
+    assert_eq!(check("k 1 1 COSTS 1"), Err(ArgError::UnknownOption));
+}

@@ -8,7 +8,7 @@ use super::storage::Slot;
 use super::wrap::Key;
 use super::wrap::{now, Ctx, RString};
 use crate::algorithm::{self, Outcome, Update};
-use crate::args::{self, Algorithm, ArgError};
+use crate::args::{self, Algorithm, ArgError, Limit, Options};
 use crate::cell;
 use crate::failure::Failure;
 use crate::stats::{self, Command};
@@ -103,14 +103,24 @@ type Parser = for<'a> fn(&[&'a [u8]]) -> Result<args::Request<'a>, ArgError>;
 /// The body shared by every single-key command: parse, open the key, decide, store
 /// when allowed. Only `RATELIMIT.PEEK` opens the key read-only and never writes.
 fn one_key(ctx: Ctx, argv: &[RString], command: Command, parse: Parser) -> Result<Outcome, Failed> {
-    let write = command != Command::Peek;
     let (limit, options) = with_args(argv.get(1..).unwrap_or(&[]), |args| {
         parse(args).map(|r| (r.limit, r.options))
     })
     .map_err(Failed::arg)?;
-    let refused = Failed::with(options.algorithm);
     // The parser checked that argv[1] is there.
-    let name = argv[1];
+    decide_key(ctx, argv[1], command, limit, options)
+}
+
+/// Opens `name`, decides, stores when allowed (never for PEEK).
+fn decide_key(
+    ctx: Ctx,
+    name: RString,
+    command: Command,
+    limit: Limit,
+    options: Options,
+) -> Result<Outcome, Failed> {
+    let write = command != Command::Peek;
+    let refused = Failed::with(options.algorithm);
     let slot = Slot::open(ctx, name, write, options.algorithm).map_err(&refused)?;
     let stored = slot.state().map_err(&refused)?;
     let decided: Result<(Outcome, Option<Update>), _> = if write {
@@ -126,6 +136,29 @@ fn one_key(ctx: Ctx, argv: &[RString], command: Command, parse: Parser) -> Resul
     Ok(outcome)
 }
 
+/// Opens `name`, counts or gives back `amount` (`algorithm::charge`), stores any
+/// change.
+fn charge_key(
+    ctx: Ctx,
+    name: RString,
+    command: Command,
+    limit: Limit,
+    options: Options,
+    amount: i64,
+) -> Result<Outcome, Failed> {
+    let refused = Failed::with(options.algorithm);
+    let slot = Slot::open(ctx, name, true, options.algorithm).map_err(&refused)?;
+    let stored = slot.state().map_err(&refused)?;
+    let charged = algorithm::charge(stored, limit, &options, amount, now());
+    let decision = charged.map_err(|r| refused(r.into()))?;
+    if let Some(update) = &decision.update {
+        slot.store(ctx, name, update).map_err(&refused)?;
+        stats::charged(options.algorithm, amount);
+    }
+    stats::decided(command, options.algorithm, true);
+    Ok(decision.outcome)
+}
+
 /// `RATELIMIT.CHECK` (write) and `RATELIMIT.PEEK` (read-only).
 pub fn check(ctx: Ctx, argv: &[RString], command: Command) -> Result<(), Failed> {
     let outcome = one_key(ctx, argv, command, args::parse_check)?;
@@ -133,10 +166,34 @@ pub fn check(ctx: Ctx, argv: &[RString], command: Command) -> Result<(), Failed>
     Ok(())
 }
 
+/// `RATELIMIT.CHARGE`: a cost known after the request, or a refund.
+pub fn charge(ctx: Ctx, argv: &[RString], command: Command) -> Result<(), Failed> {
+    let (limit, options, amount) = with_args(argv.get(1..).unwrap_or(&[]), |args| {
+        args::parse_charge(args).map(|c| (c.limit, c.options, c.amount))
+    })
+    .map_err(Failed::arg)?;
+    // The parser checked that argv[1] is there.
+    let outcome = charge_key(ctx, argv[1], command, limit, options, amount)?;
+    reply_outcome(ctx, &outcome);
+    Ok(())
+}
+
 /// `CL.THROTTLE`, registered with `CELL-COMPAT yes`: redis-cell's arguments and reply,
-/// computed by our GCRA.
+/// computed by our GCRA; a negative quantity gives units back, as CHARGE does.
 pub fn throttle(ctx: Ctx, argv: &[RString], command: Command) -> Result<(), Failed> {
-    let outcome = one_key(ctx, argv, command, cell::parse_throttle)?;
+    let (limit, options, refund) = with_args(argv.get(1..).unwrap_or(&[]), |args| {
+        cell::parse_throttle(args).map(|t| (t.request.limit, t.request.options, t.refund))
+    })
+    .map_err(Failed::arg)?;
+    // The parser checked that argv[1] is there.
+    let outcome = match refund {
+        None => decide_key(ctx, argv[1], command, limit, options)?,
+        Some(units) => {
+            // At most 10^12: fits an i64.
+            let amount = -(units as i64);
+            charge_key(ctx, argv[1], command, limit, options, amount)?
+        }
+    };
     ctx.reply_array(5);
     for value in cell::reply(&outcome) {
         ctx.reply_i64(value);
@@ -157,8 +214,11 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) -> Result<(), Failed
         });
         return Ok(());
     }
-    let args::MultiRequest { limits, options } =
-        with_args(argv.get(1..).unwrap_or(&[]), args::parse_mcheck).map_err(Failed::arg)?;
+    let args::MultiRequest {
+        limits,
+        options,
+        costs,
+    } = with_args(argv.get(1..).unwrap_or(&[]), args::parse_mcheck).map_err(Failed::arg)?;
     let refused = Failed::with(options.algorithm);
     // parse_mcheck checked that argv holds numlimits triples after argv[1]: limit i
     // belongs to the key at argv[2 + 3i].
@@ -172,7 +232,7 @@ pub fn mcheck(ctx: Ctx, argv: &[RString], command: Command) -> Result<(), Failed
         .map(Slot::state)
         .collect::<Result<Vec<_>, Failure>>()
         .map_err(&refused)?;
-    let decided = algorithm::decide_all(&stored, &limits, &options, now());
+    let decided = algorithm::decide_all(&stored, &limits, &options, costs.as_deref(), now());
     // The stored states point into the keys' values, which the writes below replace.
     drop(stored);
     let joint = decided.map_err(|r| refused(r.into()))?;

@@ -60,6 +60,7 @@ macro_rules! entry_point {
 entry_point!(check, Command::Check, commands::check);
 entry_point!(peek, Command::Peek, commands::check);
 entry_point!(mcheck, Command::MCheck, commands::mcheck);
+entry_point!(charge, Command::Charge, commands::charge);
 entry_point!(throttle, Command::Throttle, commands::throttle);
 // Counted under PEEK: the crash test has no counters of its own.
 entry_point!(

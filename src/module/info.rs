@@ -29,6 +29,12 @@ pub fn write(ctx: InfoCtx) {
     }
     for algorithm in Algorithm::ALL {
         add_counts(ctx, algorithm.name(), stats::by_algorithm(algorithm));
+        let (charges, refunds) = stats::charges(algorithm);
+        for (name, value) in [("charges", charges), ("refunds", refunds)] {
+            let field = CString::new(format!("{}_{name}", algorithm.name()))
+                .expect("no NUL in field names");
+            ctx.add_u64(&field, value);
+        }
     }
     ctx.add_u64(c"compact_state", u64::from(compact_state()));
 }

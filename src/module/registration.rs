@@ -39,7 +39,7 @@ const fn documented(
 }
 
 /// The commands every load registers.
-const COMMANDS: [Spec; 3] = [
+const COMMANDS: [Spec; 4] = [
     documented(
         &command_docs::CHECK,
         entry::check,
@@ -58,6 +58,12 @@ const COMMANDS: [Spec; 3] = [
         entry::mcheck,
         c"write deny-oom getkeys-api",
         Keys::Numbered,
+    ),
+    documented(
+        &command_docs::CHARGE,
+        entry::charge,
+        c"write deny-oom fast",
+        Keys::OneWritten,
     ),
 ];
 

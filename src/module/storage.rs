@@ -2,7 +2,8 @@
 //!
 //! - **Direct** (the default, and always for SLIDING and LOG): the key API. One open,
 //!   the value read by DMA, written in place, its absolute expiry set, and the effect
-//!   replicated as one `SET key value PXAT ms`.
+//!   replicated as one `SET key value PXAT ms` (or `DEL key`, when a refund leaves
+//!   nothing counted).
 //! - **Called** (`COMPACT-STATE yes`, FIXED and GCRA): native commands through
 //!   `RM_Call`, the only paths on which Redis keeps an integer value int-encoded (DMA
 //!   turns it into a raw string even to read it): `GET`, then `SET .. PXAT` or
@@ -11,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::wrap::{CallReply, Ctx, Key, Kind, RString};
-use crate::algorithm::Update;
+use crate::algorithm::{Update, Value};
 use crate::args::Algorithm;
 use crate::failure::Failure;
 use crate::state;
@@ -118,6 +119,15 @@ impl Slot {
 /// `SET key value PXAT ms` to replicas and the AOF, so that they hold the same bytes
 /// and the same absolute expiry.
 fn store_direct(ctx: Ctx, key: &Key, name: RString, update: &Update) -> Result<(), Failure> {
+    if update.value == Value::Gone {
+        if !key.delete() {
+            return Err(Failure::WriteFailed);
+        }
+        ctx.signal_modified(name);
+        ctx.notify_ratelimit(name);
+        ctx.replicate_del(name);
+        return Ok(());
+    }
     let bytes = update.value.as_bytes();
     if !key.write(bytes) {
         return Err(Failure::WriteFailed);
@@ -140,6 +150,13 @@ fn store_compact(
     update: &Update,
     stored: Option<(i64, u64)>,
 ) -> Result<(), Failure> {
+    if update.value == Value::Gone {
+        if !ctx.call_del(name).succeeded() {
+            return Err(Failure::WriteFailed);
+        }
+        ctx.notify_ratelimit(name);
+        return Ok(());
+    }
     let bytes = update.value.as_bytes();
     let at = update.expire_at_ms;
     let compact = state::compact(bytes, at);

@@ -34,6 +34,10 @@ fn counters_move_as_calls_are_made() {
         "mcheck_errors",
         "cl_throttle_calls",
         "cl_throttle_allowed",
+        "charge_calls",
+        "charge_allowed",
+        "gcra_charges",
+        "gcra_refunds",
         "fixed_calls",
         "sliding_calls",
         "sliding_allowed",
@@ -57,6 +61,14 @@ fn counters_move_as_calls_are_made() {
     run(&mut c, &words("RATELIMIT.MCHECK 2 m1 1 60 m2 1 60")).unwrap();
     error(&mut c, "RATELIMIT.MCHECK 3 m1 1 60");
     five(&mut c, "CL.THROTTLE t 4 1 60");
+    // Charges and refunds that change a key are counted apart; one that changes
+    // nothing (0, or a refund of what is not there) is a call all the same.
+    five(&mut c, "RATELIMIT.CHARGE g 5 60 3 ALGORITHM GCRA");
+    five(&mut c, "RATELIMIT.CHARGE g 5 60 -1 ALGORITHM GCRA");
+    five(&mut c, "RATELIMIT.CHARGE g 5 60 0 ALGORITHM GCRA");
+    five(&mut c, "RATELIMIT.CHARGE nothing 5 60 -1 ALGORITHM GCRA");
+    five(&mut c, "CL.THROTTLE t 4 1 60 -1");
+    error(&mut c, "RATELIMIT.CHARGE g 5 60 x ALGORITHM GCRA");
     // Valid arguments on a key that cannot be used: an error of the algorithm too.
     error(&mut c, "RATELIMIT.CHECK s 1 60 ALGORITHM GCRA");
     let want = [
@@ -69,15 +81,22 @@ fn counters_move_as_calls_are_made() {
         ("mcheck_allowed", 1),
         ("mcheck_denied", 1),
         ("mcheck_errors", 1),
-        ("cl_throttle_calls", 1),
-        ("cl_throttle_allowed", 1),
+        ("cl_throttle_calls", 2),
+        ("cl_throttle_allowed", 2),
+        ("charge_calls", 5),
+        ("charge_allowed", 4),
+        ("charge_errors", 1),
+        ("gcra_charges", 1),
+        // CHARGE -1 and CL.THROTTLE with -1: the third refund had nothing to give back.
+        ("gcra_refunds", 2),
         // FIXED: 2 CHECK + 1 PEEK + 2 MCHECK, counted once per call
         ("fixed_calls", 5),
         ("sliding_calls", 2),
         ("sliding_allowed", 1),
         ("sliding_denied", 1),
-        ("gcra_calls", 2),
-        ("gcra_allowed", 1),
+        // 2 CL.THROTTLE, 4 CHARGE, 1 CHECK refused
+        ("gcra_calls", 7),
+        ("gcra_allowed", 6),
         ("gcra_errors", 1),
         ("fixed_errors", 0),
         ("log_calls", 1),

@@ -5,6 +5,7 @@ mod util;
 
 mod algorithms;
 mod cell;
+mod charge;
 mod check;
 mod cluster;
 mod compact;

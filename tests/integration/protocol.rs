@@ -20,6 +20,9 @@ const EXACT_LINES: &[&str] = &[
     "RATELIMIT.PEEK {p}:peekgcra 10 60 ALGORITHM GCRA",
     "RATELIMIT.MCHECK 2 {p}:m1 2 1 {p}:m2 100 3600",
     "RATELIMIT.MCHECK 2 {p}:d1 2 1 {p}:d2 100 3600 COST 3",
+    "RATELIMIT.MCHECK 2 {p}:c1 2 1 {p}:c2 100 3600 COSTS 1 60",
+    "RATELIMIT.CHARGE {p}:charged 10 60 25",
+    "RATELIMIT.CHARGE {p}:refund 10 60 -30",
     "CL.THROTTLE {p}:cell 14 30 60",
     "CL.THROTTLE {p}:cellbig 14 30 60 16",
 ];
@@ -77,8 +80,9 @@ fn every_command_replies_the_same_under_resp2_and_resp3() {
         other => panic!("{other:?}"),
     };
     let firsts: Vec<Value> = three.iter().map(first).collect();
-    // CL.THROTTLE answers `limited`, the opposite of `allowed`.
-    let want = [1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 1].map(Value::Int);
+    // CHARGE always answers allowed; CL.THROTTLE answers `limited`, the opposite of
+    // `allowed`.
+    let want = [1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1].map(Value::Int);
     assert_eq!(firsts, want);
     assert_eq!(
         three[0],
@@ -103,6 +107,7 @@ fn commandstats_and_acl_rules_use_the_lower_case_names() {
     five(&mut c, "ratelimit.check a 10 60");
     five(&mut c, "RateLimit.Peek a 10 60");
     run(&mut c, &words("RATELIMIT.MCHECK 1 b 10 60")).unwrap();
+    five(&mut c, "RATELIMIT.CHARGE b2 10 60 3");
     five(&mut c, "CL.THROTTLE t 4 1 60");
     let stats: String = redis::cmd("INFO")
         .arg("commandstats")
@@ -112,6 +117,7 @@ fn commandstats_and_acl_rules_use_the_lower_case_names() {
         ("ratelimit.check", 2),
         ("ratelimit.peek", 1),
         ("ratelimit.mcheck", 1),
+        ("ratelimit.charge", 1),
         ("cl.throttle", 1),
     ] {
         let prefix = format!("cmdstat_{name}:calls={calls},");
@@ -261,7 +267,7 @@ fn command_docs_describe_every_argument() {
     let one_key: Vec<String> = ["key key", "limit integer", "window integer"]
         .iter()
         .map(|s| s.to_string())
-        .chain(options.clone())
+        .chain(options)
         .collect();
     let mcheck: Vec<String> = [
         "numlimits integer",
@@ -271,8 +277,21 @@ fn command_docs_describe_every_argument() {
         "  window integer",
     ]
     .iter()
+    .chain(&OPTION_DOCS[..7])
+    .chain(&["costs integer COSTS optional multiple", OPTION_DOCS[7]])
     .map(|s| s.to_string())
-    .chain(options)
+    .collect();
+    // CHARGE: the amount instead of COST.
+    let charge: Vec<String> = [
+        "key key",
+        "limit integer",
+        "window integer",
+        "amount integer",
+    ]
+    .iter()
+    .chain(&OPTION_DOCS[..6])
+    .chain(&OPTION_DOCS[7..])
+    .map(|s| s.to_string())
     .collect();
     let throttle: Vec<String> = [
         "key key",
@@ -284,15 +303,16 @@ fn command_docs_describe_every_argument() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for (name, want) in [
-        ("ratelimit.check", &one_key),
-        ("ratelimit.peek", &one_key),
-        ("ratelimit.mcheck", &mcheck),
-        ("cl.throttle", &throttle),
+    for (name, want, introduced) in [
+        ("ratelimit.check", &one_key, "0.1.0"),
+        ("ratelimit.peek", &one_key, "0.1.0"),
+        ("ratelimit.mcheck", &mcheck, "0.1.0"),
+        ("ratelimit.charge", &charge, "0.3.0"),
+        ("cl.throttle", &throttle, "0.1.0"),
     ] {
         let (summary, since, args) = docs(&mut c, name);
         assert!(summary.len() > 20, "{name}: summary {summary:?}");
-        assert_eq!(since, "0.1.0", "{name}");
+        assert_eq!(since, introduced, "{name}");
         assert_eq!(&args, want, "{name}");
     }
     // Any case finds them, as for built-in commands.

@@ -62,8 +62,11 @@ struct Params {
 enum Op {
     Check(u64),
     Peek(u64),
-    /// The key and a second one with a limit of its own, all or nothing.
-    Mcheck(u64),
+    /// The key and a second one with a limit of its own, all or nothing; with
+    /// `COSTS`, each its own cost.
+    Mcheck(u64, Option<(u64, u64)>),
+    /// A cost known after the request, or a refund.
+    Charge(i64),
     Advance(u64),
     Retune(Params),
     Expire,
@@ -133,10 +136,23 @@ fn ops(params: BoxedStrategy<Params>, extreme: bool) -> impl Strategy<Value = Ve
     } else {
         prop_oneof![0u64..=3_000_000, 0u64..=250_000_000_000].boxed()
     };
+    let amount = if extreme {
+        prop_oneof![
+            -3i64..=3,
+            Just(MAX_LIMIT as i64),
+            Just(-(MAX_LIMIT as i64)),
+            -(MAX_LIMIT as i64)..=MAX_LIMIT as i64,
+        ]
+        .boxed()
+    } else {
+        (-15i64..=15).boxed()
+    };
+    let costs = prop::option::of((cost.clone(), cost.clone()));
     let op = prop_oneof![
         4 => cost.clone().prop_map(Op::Check),
         1 => cost.clone().prop_map(Op::Peek),
-        1 => cost.prop_map(Op::Mcheck),
+        1 => (cost, costs).prop_map(|(c, costs)| Op::Mcheck(c, costs)),
+        2 => amount.prop_map(Op::Charge),
         3 => advance.prop_map(Op::Advance),
         1 => params.prop_map(Op::Retune),
         1 => Just(Op::Expire),
@@ -166,15 +182,12 @@ fn case(algorithm: &'static str, extreme: bool) -> BoxedStrategy<Case> {
         .boxed()
 }
 
-/// `limit window MS ALGORITHM a COST c [BURST b]`'s words, after the keys' part.
-fn options(algorithm: &str, p: Params, cost: u64) -> Vec<String> {
-    let mut words = vec![
-        "MS".to_string(),
-        "ALGORITHM".into(),
-        algorithm.into(),
-        "COST".into(),
-        cost.to_string(),
-    ];
+/// `MS ALGORITHM a [COST c] [BURST b]`: the options' words.
+fn options(algorithm: &str, p: Params, cost: Option<u64>) -> Vec<String> {
+    let mut words = vec!["MS".to_string(), "ALGORITHM".into(), algorithm.into()];
+    if let Some(cost) = cost {
+        words.extend(["COST".to_string(), cost.to_string()]);
+    }
     if let Some(b) = p.burst {
         words.extend(["BURST".to_string(), b.to_string()]);
     }
@@ -275,13 +288,28 @@ impl Oracle {
                         p.limit.to_string(),
                         p.window_ms.to_string(),
                     ];
-                    module.extend(options(alg, p, cost));
+                    module.extend(options(alg, p, Some(cost)));
                     let by_module = query(&mut c, &module);
                     let args = bytes(&module[2..]);
                     let by_script = outcome(self.lib.call(&mut c, command, &[s.as_bytes()], &args));
                     prop_assert_eq!(&by_script, &by_module, "{}", at);
                 }
-                Op::Mcheck(cost) => {
+                Op::Charge(amount) => {
+                    let mut module = vec![
+                        "RATELIMIT.CHARGE".to_string(),
+                        m.clone(),
+                        p.limit.to_string(),
+                        p.window_ms.to_string(),
+                        amount.to_string(),
+                    ];
+                    module.extend(options(alg, p, None));
+                    let by_module = query(&mut c, &module);
+                    let args = bytes(&module[2..]);
+                    let by_script =
+                        outcome(self.lib.call(&mut c, "charge", &[s.as_bytes()], &args));
+                    prop_assert_eq!(&by_script, &by_module, "{}", at);
+                }
+                Op::Mcheck(cost, costs) => {
                     let o = case.other;
                     let mut module = vec![
                         "RATELIMIT.MCHECK".to_string(),
@@ -293,8 +321,13 @@ impl Oracle {
                         o.limit.to_string(),
                         o.window_ms.to_string(),
                     ];
-                    // One set of options for both limits: the first's burst.
-                    module.extend(options(alg, p, cost));
+                    // One set of options for both limits: the first's burst; with
+                    // COSTS, each limit's cost instead of COST.
+                    let mut opts = options(alg, p, costs.is_none().then_some(cost));
+                    if let Some((c1, c2)) = costs {
+                        opts.extend(["COSTS".to_string(), c1.to_string(), c2.to_string()]);
+                    }
+                    module.extend(opts.clone());
                     let by_module = query(&mut c, &module);
                     let mut args = vec![
                         p.limit.to_string(),
@@ -302,7 +335,7 @@ impl Oracle {
                         o.limit.to_string(),
                         o.window_ms.to_string(),
                     ];
-                    args.extend(options(alg, p, cost));
+                    args.extend(opts);
                     let by_script = outcome(self.lib.call(
                         &mut c,
                         "mcheck",

@@ -83,9 +83,9 @@ impl LocalLimiter {
                     .filter(|s| s.algorithm() == options.algorithm)
             })
             .collect();
-        let joint = match decide_all(&stored, &limits, &options, now) {
+        let joint = match decide_all(&stored, &limits, &options, None, now) {
             Ok(j) => j,
-            Err(_) => decide_all(&vec![None; limits.len()], &limits, &options, now)
+            Err(_) => decide_all(&vec![None; limits.len()], &limits, &options, None, now)
                 .expect("fresh state is never refused"),
         };
         for (key, update) in plan.keys.iter().zip(joint.updates) {

@@ -1,5 +1,6 @@
 //! Native commands run through `RM_Call`: the compact state's `GET`, `SET .. PXAT` and
-//! `INCRBY`, the only paths on which Redis keeps an integer value int-encoded.
+//! `INCRBY`, the only paths on which Redis keeps an integer value int-encoded, and
+//! `DEL` when a refund leaves nothing.
 
 use std::os::raw::{c_char, c_int, c_longlong};
 use std::ptr;
@@ -65,6 +66,15 @@ impl Ctx {
         // SAFETY: the format "s" matches the one module string that follows it.
         let ptr = unsafe {
             raw::RedisModule_Call.unwrap()(self.raw(), c"GET".as_ptr(), c"s".as_ptr(), name.0)
+        };
+        CallReply { ptr }
+    }
+
+    /// `DEL name`, replicated as it ran (`!`).
+    pub fn call_del(self, name: RString) -> CallReply {
+        // SAFETY: the format matches the one module string that follows it.
+        let ptr = unsafe {
+            raw::RedisModule_Call.unwrap()(self.raw(), c"DEL".as_ptr(), c"!s".as_ptr(), name.0)
         };
         CallReply { ptr }
     }

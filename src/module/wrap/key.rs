@@ -109,6 +109,12 @@ impl Key {
         true
     }
 
+    /// Deletes the key (open for writing); false if Redis refused.
+    pub fn delete(&self) -> bool {
+        // SAFETY: the key is open for writing.
+        unsafe { raw::RedisModule_DeleteKey.unwrap()(self.ptr) == OK }
+    }
+
     /// Sets the key to expire at `at_ms` (Unix ms). Redis 7.0 and later take the
     /// absolute time as is; 6.2 has only a relative expiry, computed from its clock.
     pub fn expire_at(&self, at_ms: u64) {

@@ -157,6 +157,14 @@ impl Ctx {
         }
     }
 
+    /// Replicates `DEL name` to replicas and the AOF.
+    pub fn replicate_del(self, name: RString) {
+        // SAFETY: the command's context; the format "s" matches the module string.
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(self.0, c"DEL".as_ptr(), c"s".as_ptr(), name.0)
+        };
+    }
+
     /// True when Redis calls a getkeys-api command only to learn its key positions.
     pub fn is_keys_position_request(self) -> bool {
         // SAFETY: the command's context.
