@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redis_ratelimit import Decision, Limit, LocalLimiter
-from redis_ratelimit.local import Step, decide, peek
+from redis_ratelimit.local import GONE, Step, charge, decide, peek
 
 from . import module_state
 from .conftest import Server
@@ -60,6 +60,7 @@ ops = st.lists(
     st.one_of(
         st.tuples(st.just("check"), st.integers(0, 12)),
         st.tuples(st.just("peek"), st.integers(0, 12)),
+        st.tuples(st.just("charge"), st.integers(-15, 15)),
         st.tuples(st.just("age"), st.integers(1, 25_000)),
     ),
     min_size=1,
@@ -102,6 +103,9 @@ def test_local_decides_as_the_module_does(
                     oracle.set(key, raw, pxat=expiry - n)
             continue
         state = before[1] if before else None
+        if op == "charge":
+            check_charge(oracle, key, algorithm, limit, n, burst, before)
+            continue
         t0 = time.time_ns()
         reply = oracle.execute_command(
             *command(f"RATELIMIT.{op.upper()}", key, algorithm, limit, n, burst)
@@ -135,6 +139,52 @@ def test_local_decides_as_the_module_does(
         for i, v in enumerate(flat):
             assert within(v, [e[i] for e in ends_flat], slack=0), (after, written)
         assert within(after[2], [s.expire_at_ms for s in written], slack=0), (after, written)
+
+
+def check_charge(
+    oracle: Any,
+    key: str,
+    algorithm: str,
+    limit: Limit,
+    amount: int,
+    burst: Optional[int],
+    before: Optional[tuple[str, Any, int]],
+) -> None:
+    """One CHARGE, module against local, from the same state, with the clock read
+    before and after it."""
+    state = before[1] if before else None
+    args = ["RATELIMIT.CHARGE", key, limit.amount, limit.window_ms, amount, "MS"]
+    args += ["ALGORITHM", algorithm] + (["BURST", burst] if burst is not None else [])
+    t0 = time.time_ns()
+    got = Decision.from_reply(oracle.execute_command(*args))
+    t1 = time.time_ns()
+    ends = [charge(algorithm, state, limit, amount, t, burst) for t in (t0, t1)]
+    assert got.allowed and all(d.allowed for d, _ in ends)
+    matching = [(d, c) for d, c in ends if (d.limit, d.remaining) == (got.limit, got.remaining)]
+    assert matching, f"charge {amount} on {state}: module {got}, local {ends}"
+    assert within(got.retry_after_ms, [d.retry_after_ms for d, _ in ends]), (got, ends)
+    assert within(got.reset_after_ms, [d.reset_after_ms for d, _ in ends]), (got, ends)
+    after = module_state.read(oracle, key)
+    changes = [c for _, c in matching]
+    same = [c for c in changes if c is not None and c is not GONE]
+    if after == before and not any(
+        after is not None and _flat(c.state) == _flat(after[1]) and c.expire_at_ms == after[2]
+        for c in same
+    ):
+        # (A charge may write the very state that was there: LOG, full of entries of now.)
+        assert None in changes, f"the module wrote nothing, local {changes}"
+        return
+    if after is None:
+        assert GONE in changes, f"the module deleted the key, local {changes}"
+        return
+    written = [c for c in changes if c is not None and c is not GONE]
+    assert written, (after, changes)
+    ends_flat = [_flat(c.state) for c in written]
+    flat = _flat(after[1])
+    assert all(len(e) == len(flat) for e in ends_flat), (after, written)
+    for i, v in enumerate(flat):
+        assert within(v, [e[i] for e in ends_flat], slack=0), (after, written)
+    assert within(after[2], [c.expire_at_ms for c in written], slack=0), (after, written)
 
 
 class Clock:

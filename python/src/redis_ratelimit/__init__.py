@@ -11,14 +11,18 @@ from .decision import Decision, Decisions
 from .limits import Limit, parse_limit, parse_limits
 from .local import LocalLimiter
 from .module import module_path
+from .reservation import AsyncReservation, Reservation, ReservationClosed
 
 __all__ = [
     "AsyncRateLimiter",
+    "AsyncReservation",
     "Decision",
     "Decisions",
     "Limit",
     "LocalLimiter",
     "RateLimiter",
+    "Reservation",
+    "ReservationClosed",
     "module_path",
     "parse_limit",
     "parse_limits",

@@ -17,13 +17,15 @@ from .limits import Limit
 Key = Union[str, bytes]
 
 #: The requests, by the name the script library knows them by.
-COMMANDS = ("check", "peek", "mcheck")
+COMMANDS = ("check", "peek", "mcheck", "charge")
 
 
 @dataclass(frozen=True)
 class Call:
-    """``command`` (check, peek or mcheck) with ``limits[i]`` kept under ``keys[i]``
-    (one of each unless mcheck), and the options every limit shares."""
+    """``command`` (check, peek, mcheck or charge) with ``limits[i]`` kept under
+    ``keys[i]`` (one of each unless mcheck), and the options every limit shares:
+    ``cost`` for all, or ``costs``, one per limit (MCHECK's ``COSTS``); a charge's
+    ``amount`` (negative: a refund)."""
 
     command: str
     keys: tuple[Key, ...]
@@ -31,31 +33,39 @@ class Call:
     algorithm: str
     cost: int = 1
     burst: Optional[int] = None
+    costs: Optional[tuple[int, ...]] = None
+    amount: int = 0
 
     def options(self) -> list[Any]:
         """Windows are always sent in milliseconds."""
-        words: list[Any] = ["MS", "ALGORITHM", self.algorithm.upper(), "COST", self.cost]
+        words: list[Any] = ["MS", "ALGORITHM", self.algorithm.upper()]
+        if self.costs is not None:
+            words += ["COSTS", *self.costs]
+        elif self.command != "charge":
+            words += ["COST", self.cost]
         if self.burst is not None:
             words += ["BURST", self.burst]
         return words
 
     def pairs(self) -> list[Any]:
-        """``limit window`` for each key, in order."""
+        """``limit window`` for each key, in order (then a charge's amount)."""
         words: list[Any] = []
         for lim in self.limits:
             words += [lim.amount, lim.window_ms]
+        if self.command == "charge":
+            words.append(self.amount)
         return words
 
 
 def module_args(call: Call) -> list[Any]:
-    """``RATELIMIT.CHECK key limit window ...``, or MCHECK's interleaved triples."""
+    """``RATELIMIT.CHECK key limit window ...`` (PEEK, CHARGE ``... amount``), or
+    MCHECK's interleaved triples."""
     if call.command == "mcheck":
         words: list[Any] = ["RATELIMIT.MCHECK", len(call.keys)]
         for key, lim in zip(call.keys, call.limits):
             words += [key, lim.amount, lim.window_ms]
         return words + call.options()
-    name = "RATELIMIT.PEEK" if call.command == "peek" else "RATELIMIT.CHECK"
-    return [name, call.keys[0], *call.pairs(), *call.options()]
+    return [f"RATELIMIT.{call.command.upper()}", call.keys[0], *call.pairs(), *call.options()]
 
 
 def function_args(call: Call) -> list[Any]:

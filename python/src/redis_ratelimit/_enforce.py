@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 import redis.exceptions
@@ -38,6 +38,7 @@ from .client import AsyncRateLimiter, RateLimiter
 from .decision import Decisions
 from .limits import Limit, LimitSpec, parse_limits
 from .local import LocalLimiter
+from .reservation import AsyncReservation, Reservation
 
 log = logging.getLogger("redis_ratelimit")
 
@@ -50,6 +51,9 @@ FAILURE_MODES = ("local", "open", "closed")
 REDIS_FAILURES = (Exception,)
 
 R = TypeVar("R")  # the framework's request type
+
+#: One cost for every limit, or one per limit.
+Cost = Union[int, Sequence[int]]
 
 
 @dataclass(frozen=True)
@@ -65,15 +69,21 @@ class Policy(Generic[R]):
     key_func: Callable[[R], str]
     scope: str
     name: str
-    cost: Union[int, Callable[[R], int]] = 1
+    #: One cost for every limit, or one per limit (requests and tokens: ``(1, 1200)``),
+    #: or a callable of the request giving either.
+    cost: Union[Cost, Callable[[R], Cost]] = 1
     algorithm: Optional[str] = None
+    #: Reserve the cost and settle it with what this callable of the response says was
+    #: used (one value, or one per limit), once the response is made.
+    settle: Optional[Callable[[Any], Cost]] = None
 
     def limits(self, request: R) -> tuple[Limit, ...]:
         spec = self.spec(request) if callable(self.spec) else self.spec
         return parse_limits(spec)
 
-    def weight(self, request: R) -> int:
-        return self.cost(request) if callable(self.cost) else self.cost
+    def weight(self, request: R) -> Cost:
+        cost = self.cost(request) if callable(self.cost) else self.cost
+        return cost if isinstance(cost, int) else tuple(cost)
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,9 @@ class Verdict:
     limits: tuple[Limit, ...]
     decisions: Optional[Decisions]
     unavailable: bool = False
+    #: The reservation to settle, for a policy with ``settle`` (or a reserving
+    #: dependency) that Redis or the local fallback decided.
+    reservation: Optional[Union[Reservation, AsyncReservation]] = None
 
     @property
     def allowed(self) -> bool:
@@ -142,9 +155,10 @@ class Call:
 
     limits: tuple[Limit, ...]
     subject: str
-    cost: int
+    cost: Cost
     algorithm: str
     scope: str
+    reserve: bool = False
 
     @property
     def args(self) -> tuple[str, tuple[Limit, ...]]:
@@ -152,7 +166,13 @@ class Call:
 
     @property
     def options(self) -> dict[str, Any]:
-        return {"cost": self.cost, "algorithm": self.algorithm}
+        if isinstance(self.cost, int):
+            return {"cost": self.cost, "algorithm": self.algorithm}
+        return {"costs": tuple(self.cost), "algorithm": self.algorithm}
+
+
+def _costs(used: Cost) -> tuple[int, ...]:
+    return (used,) if isinstance(used, int) else tuple(used)
 
 
 class _Outage:
@@ -231,13 +251,16 @@ class _Outage:
         limits = policy.limits(request)
         algorithm = algorithm_name(policy.algorithm or self.algorithm)
         return Call(
-            limits, policy.key_func(request), policy.weight(request), algorithm, policy.scope
+            limits,
+            policy.key_func(request),
+            policy.weight(request),
+            algorithm,
+            policy.scope,
+            reserve=policy.settle is not None,
         )
 
-    def fallback(self, policy: Policy[Any], call: Call) -> Verdict:
-        if self.on_failure == "local":
-            decisions = self.local.check_all(*call.args, **call.options)
-            return Verdict(policy, call.limits, decisions)
+    def unlimited(self, policy: Policy[Any], call: Call) -> Verdict:
+        """The verdict of the ``open`` and ``closed`` failure modes."""
         return Verdict(policy, call.limits, None, unavailable=self.on_failure == "closed")
 
 
@@ -252,13 +275,42 @@ class Enforcer(_Outage):
         call = self.prepare(policy, request)
         if self.redis_usable():
             try:
-                decisions = self.limiter.check_all(*call.args, **call.options)
+                if call.reserve:
+                    reservation = self.limiter.reserve(*call.args, **call.options)
+                    verdict = Verdict(
+                        policy, call.limits, reservation.decisions, reservation=reservation
+                    )
+                else:
+                    verdict = Verdict(
+                        policy, call.limits, self.limiter.check_all(*call.args, **call.options)
+                    )
             except REDIS_FAILURES as err:
                 self.failed(err)
             else:
                 self.recovered()
-                return Verdict(policy, call.limits, decisions)
+                return verdict
         return self.fallback(policy, call)
+
+    def fallback(self, policy: Policy[Any], call: Call) -> Verdict:
+        if self.on_failure != "local":
+            return self.unlimited(policy, call)
+        if call.reserve:
+            reservation = self.local.reserve(*call.args, **call.options)
+            return Verdict(policy, call.limits, reservation.decisions, reservation=reservation)
+        return Verdict(policy, call.limits, self.local.check_all(*call.args, **call.options))
+
+    def settle(self, verdict: Verdict, used: Cost) -> None:
+        """Settles a verdict's reservation; a failure to reach Redis is logged, never
+        raised: the response is made already."""
+        reservation = verdict.reservation
+        if not isinstance(reservation, Reservation):
+            return
+        try:
+            reservation.settle(*_costs(used))
+        except REDIS_FAILURES as err:
+            log.warning(
+                "rate limiting: could not settle a reservation (%s: %s)", type(err).__name__, err
+            )
 
 
 class AsyncEnforcer(_Outage):
@@ -269,15 +321,51 @@ class AsyncEnforcer(_Outage):
     ) -> None:
         super().__init__(limiter, on_failure=on_failure, retry_interval=retry_interval)
         self.limiter = limiter
+        # The same in-process state as `local`, answered as the async limiter answers.
+        self.local_async = AsyncRateLimiter(
+            self.local.client, prefix=limiter.prefix, algorithm=limiter.algorithm
+        )
 
-    async def evaluate(self, policy: Policy[R], request: R) -> Verdict:
+    async def evaluate(self, policy: Policy[R], request: R, reserve: bool = False) -> Verdict:
+        """``reserve``: keep what is counted as a reservation to settle (a reserving
+        dependency), as a policy with ``settle`` does."""
         call = self.prepare(policy, request)
+        if reserve:
+            call = replace(call, reserve=True)
         if self.redis_usable():
             try:
-                decisions = await self.limiter.check_all(*call.args, **call.options)
+                if call.reserve:
+                    reservation = await self.limiter.reserve(*call.args, **call.options)
+                    verdict = Verdict(
+                        policy, call.limits, reservation.decisions, reservation=reservation
+                    )
+                else:
+                    decisions = await self.limiter.check_all(*call.args, **call.options)
+                    verdict = Verdict(policy, call.limits, decisions)
             except REDIS_FAILURES as err:
                 self.failed(err)
             else:
                 self.recovered()
-                return Verdict(policy, call.limits, decisions)
-        return self.fallback(policy, call)
+                return verdict
+        return await self.fallback(policy, call)
+
+    async def fallback(self, policy: Policy[Any], call: Call) -> Verdict:
+        if self.on_failure != "local":
+            return self.unlimited(policy, call)
+        if call.reserve:
+            reservation = await self.local_async.reserve(*call.args, **call.options)
+            return Verdict(policy, call.limits, reservation.decisions, reservation=reservation)
+        decisions = await self.local_async.check_all(*call.args, **call.options)
+        return Verdict(policy, call.limits, decisions)
+
+    async def settle(self, verdict: Verdict, used: Cost) -> None:
+        """``Enforcer.settle``, awaited."""
+        reservation = verdict.reservation
+        if not isinstance(reservation, AsyncReservation):
+            return
+        try:
+            await reservation.settle(*_costs(used))
+        except REDIS_FAILURES as err:
+            log.warning(
+                "rate limiting: could not settle a reservation (%s: %s)", type(err).__name__, err
+            )

@@ -12,17 +12,22 @@ difference.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Optional, TypeVar, Union
 
 from ._call import Call, Key
 from ._drivers import adrive, describe, drive
 from ._forms import FORMS, Selector
-from .bounds import MAX_LIMITS, algorithm_name
+from .bounds import MAX_LIMIT, MAX_LIMITS, algorithm_name
 from .decision import Decision, Decisions
 from .limits import Limit, LimitSpec, parse_limits
 from .local import LocalLimiter
+from .reservation import AsyncReservation, Reservation
 
 __all__ = ["AsyncRateLimiter", "Key", "RateLimiter", "limit_key", "one_limit"]
+
+R = TypeVar("R", Reservation, AsyncReservation)
 
 
 def one_limit(limit: Union[str, Limit]) -> Limit:
@@ -86,11 +91,18 @@ class _Limiter:
         cost: int,
         algorithm: Optional[str],
         burst: Optional[int],
+        costs: Optional[Sequence[int]] = None,
+        amount: int = 0,
     ) -> Call:
         alg = algorithm_name(algorithm) if algorithm else self.algorithm
         if burst is not None and alg != "gcra":
             raise ValueError("burst applies only to the gcra algorithm")
-        return Call(command, keys, limits, alg, _cost(cost), burst)
+        each = None
+        if costs is not None:
+            each = tuple(_cost(c) for c in costs)
+            if len(each) != len(limits):
+                raise ValueError(f"{len(each)} costs for {len(limits)} limits: give one per limit")
+        return Call(command, keys, limits, alg, _cost(cost), burst, each, amount)
 
     def _one(self, command: str, key: Key, limit: Union[str, Limit], **options: Any) -> Call:
         return self._call(command, (_join(self.prefix, key),), (one_limit(limit),), **options)
@@ -102,9 +114,25 @@ class _Limiter:
         keys = tuple(limit_key(self.prefix, key, lim) for lim in parsed)
         if len(set(keys)) != len(keys):
             raise ValueError(f"the same limit appears twice in {limits!r}")
-        # One limit needs no MCHECK: CHECK is the cheaper command (flagged fast).
-        command = "check" if len(parsed) == 1 else "mcheck"
-        return self._call(command, keys, parsed, **options)
+        call = self._call("mcheck", keys, parsed, **options)
+        if len(parsed) == 1:
+            # One limit needs no MCHECK: CHECK is the cheaper command (flagged fast).
+            cost = call.cost if call.costs is None else call.costs[0]
+            return replace(call, command="check", cost=cost, costs=None)
+        return call
+
+    def _charge(
+        self, key: Key, limit: Limit, amount: int, algorithm: Optional[str], burst: Optional[int]
+    ) -> Call:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise ValueError(f"amount must be an int, not {amount!r}")
+        if abs(amount) > MAX_LIMIT:
+            raise ValueError(f"amount must be from -{MAX_LIMIT} to {MAX_LIMIT}, not {amount}")
+        return self._call("charge", (key,), (limit,), 1, algorithm, burst, amount=amount)
+
+    def _reservation(self, call: Call, decisions: Decisions, cls: type[R]) -> R:
+        reserved = call.costs if call.costs is not None else (call.cost,) * len(call.limits)
+        return cls(self, call, reserved, decisions)
 
 
 class RateLimiter(_Limiter):
@@ -153,13 +181,49 @@ class RateLimiter(_Limiter):
         limits: LimitSpec,
         *,
         cost: int = 1,
+        costs: Optional[Sequence[int]] = None,
         algorithm: Optional[str] = None,
         burst: Optional[int] = None,
     ) -> Decisions:
         """Checks every limit of one subject in one command, all or nothing: the
-        request counts against all of them only if each allows it."""
-        call = self._many(key, limits, cost=cost, algorithm=algorithm, burst=burst)
+        request counts against all of them only if each allows it. ``costs`` gives
+        each limit its own cost (requests and tokens: ``costs=(1, 1200)``)."""
+        call = self._many(key, limits, cost=cost, costs=costs, algorithm=algorithm, burst=burst)
         return Decisions.from_reply(call.limits, self._send(call))
+
+    def charge(
+        self,
+        key: Key,
+        limit: Union[str, Limit],
+        amount: int,
+        *,
+        algorithm: Optional[str] = None,
+        burst: Optional[int] = None,
+    ) -> Decision:
+        """Counts ``amount`` units known after the request, whatever the state (past
+        the limit the key is in debt, which the next checks wait out), or gives back
+        ``-amount`` (never more than was counted). The answer describes the state
+        after it; ``allowed`` is always true."""
+        key = _join(self.prefix, key)
+        call = self._charge(key, one_limit(limit), amount, algorithm, burst)
+        return Decision.from_reply(self._send(call))
+
+    def reserve(
+        self,
+        key: Key,
+        limits: LimitSpec,
+        *,
+        cost: int = 1,
+        costs: Optional[Sequence[int]] = None,
+        algorithm: Optional[str] = None,
+        burst: Optional[int] = None,
+    ) -> Reservation:
+        """``check_all``, kept as a ``Reservation`` of what it counted: settle it with
+        the actual cost once it is known, or cancel it. The keys are ``check_all``'s."""
+        call = self._many(key, limits, cost=cost, costs=costs, algorithm=algorithm, burst=burst)
+        return self._reservation(
+            call, Decisions.from_reply(call.limits, self._send(call)), Reservation
+        )
 
 
 class AsyncRateLimiter(_Limiter):
@@ -200,8 +264,36 @@ class AsyncRateLimiter(_Limiter):
         limits: LimitSpec,
         *,
         cost: int = 1,
+        costs: Optional[Sequence[int]] = None,
         algorithm: Optional[str] = None,
         burst: Optional[int] = None,
     ) -> Decisions:
-        call = self._many(key, limits, cost=cost, algorithm=algorithm, burst=burst)
+        call = self._many(key, limits, cost=cost, costs=costs, algorithm=algorithm, burst=burst)
         return Decisions.from_reply(call.limits, await self._send(call))
+
+    async def charge(
+        self,
+        key: Key,
+        limit: Union[str, Limit],
+        amount: int,
+        *,
+        algorithm: Optional[str] = None,
+        burst: Optional[int] = None,
+    ) -> Decision:
+        key = _join(self.prefix, key)
+        call = self._charge(key, one_limit(limit), amount, algorithm, burst)
+        return Decision.from_reply(await self._send(call))
+
+    async def reserve(
+        self,
+        key: Key,
+        limits: LimitSpec,
+        *,
+        cost: int = 1,
+        costs: Optional[Sequence[int]] = None,
+        algorithm: Optional[str] = None,
+        burst: Optional[int] = None,
+    ) -> AsyncReservation:
+        call = self._many(key, limits, cost=cost, costs=costs, algorithm=algorithm, burst=burst)
+        decisions = Decisions.from_reply(call.limits, await self._send(call))
+        return self._reservation(call, decisions, AsyncReservation)

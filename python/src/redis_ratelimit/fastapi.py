@@ -22,6 +22,7 @@ its limits to the defaults; ``@limiter.exempt`` takes a route out of the default
 from __future__ import annotations
 
 import asyncio
+import inspect
 import weakref
 from collections.abc import Awaitable
 from typing import Any, Callable, Optional, TypeVar, Union
@@ -40,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._enforce import (
     UNAVAILABLE_BODY,
     AsyncEnforcer,
+    Cost,
     Policy,
     Verdict,
     rate_limit_fields,
@@ -47,6 +49,10 @@ from ._enforce import (
 )
 from .client import AsyncRateLimiter
 from .limits import LimitSpec, parse_limits
+from .reservation import AsyncReservation
+
+#: What a reserving dependency hands the endpoint (``await reservation.settle(used)``).
+Reservation = AsyncReservation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -163,36 +169,94 @@ class Limiter:
         spec: Union[LimitSpec, Callable[[Request], LimitSpec]],
         *,
         key_func: Optional[Callable[[Request], str]] = None,
-        cost: Union[int, Callable[[Request], int]] = 1,
+        cost: Union[Cost, Callable[[Request], Union[Cost, Awaitable[Cost]]]] = 1,
         algorithm: Optional[str] = None,
         scope: Optional[str] = None,
         name: Optional[str] = None,
     ) -> Callable[[Request, Response], Awaitable[None]]:
         """A dependency limiting the routes that use it:
         ``dependencies=[Depends(limiter.limit("10/minute"))]``. Without ``scope``,
-        each route keeps its own counters."""
+        each route keeps its own counters. ``cost`` is one cost for every limit or one
+        per limit, or a callable of the request (async or not) giving either."""
+        check = self._dependency(spec, key_func, cost, algorithm, scope, name, reserve=False)
+
+        async def dependency(request: Request, response: Response) -> None:
+            await check(request, response)
+
+        return dependency
+
+    def reserve(
+        self,
+        spec: Union[LimitSpec, Callable[[Request], LimitSpec]],
+        *,
+        key_func: Optional[Callable[[Request], str]] = None,
+        cost: Union[Cost, Callable[[Request], Union[Cost, Awaitable[Cost]]]] = 1,
+        algorithm: Optional[str] = None,
+        scope: Optional[str] = None,
+        name: Optional[str] = None,
+    ) -> Callable[[Request, Response], Awaitable[Reservation]]:
+        """``limit``, for a cost known only once the request is done: the dependency
+        hands the endpoint its ``Reservation`` of ``cost`` (an estimate), to settle
+        with what was used::
+
+            @app.post("/chat")
+            async def chat(body: Chat, reservation: Reservation = Depends(
+                limiter.reserve("60/minute;100000/minute", cost=lambda r: (1, 2000))
+            )):
+                answer = ...
+                await reservation.settle(1, answer.tokens)
+
+        A denied request is answered 429 before the endpoint runs, as with ``limit``.
+        Unsettled, the reservation stays counted as it was made."""
+        reserve = self._dependency(spec, key_func, cost, algorithm, scope, name, reserve=True)
+
+        async def dependency(request: Request, response: Response) -> Reservation:
+            verdict = await reserve(request, response)
+            if isinstance(verdict.reservation, AsyncReservation):
+                return verdict.reservation
+            # The "open" failure mode: nothing was counted, there is nothing to settle.
+            return AsyncReservation.unlimited(verdict.limits)
+
+        return dependency
+
+    def _dependency(
+        self,
+        spec: Union[LimitSpec, Callable[[Request], LimitSpec]],
+        key_func: Optional[Callable[[Request], str]],
+        cost: Union[Cost, Callable[[Request], Union[Cost, Awaitable[Cost]]]],
+        algorithm: Optional[str],
+        scope: Optional[str],
+        name: Optional[str],
+        reserve: bool,
+    ) -> Callable[[Request, Response], Awaitable[Verdict]]:
+        """Evaluates a route's policy for one request: 429 (or 503) by raising
+        ``RateLimitExceeded``, else the response's fields, and the verdict."""
         if not callable(spec):
             parse_limits(spec)
 
-        async def dependency(request: Request, response: Response) -> None:
+        async def evaluate(request: Request, response: Response) -> Verdict:
             route = request.scope.get("route")
             own = scope or (getattr(route, "path", None) or request.url.path)
+            weight = cost(request) if callable(cost) else cost
+            if inspect.isawaitable(weight):
+                weight = await weight
             policy: Policy[Request] = Policy(
                 spec=spec,
                 key_func=key_func or self.key_func,
                 scope=own,
                 name=name or scope or getattr(route, "name", None) or "route",
-                cost=cost,
+                cost=weight,
                 algorithm=algorithm,
             )
-            verdict = await self.enforcer.evaluate(policy, request)
+            verdict = await self.enforcer.evaluate(policy, request, reserve=reserve)
             fields = rate_limit_fields([verdict]) if self.headers else {}
             refusal = _refusal(verdict, fields)
             if refusal is not None:
                 raise RateLimitExceeded(*refusal)
             _merge(response.headers, fields)
+            return verdict
 
-        return dependency
+        return evaluate
 
     def exempt(self, endpoint: F) -> F:
         """Takes an endpoint out of the defaults that ``RateLimitMiddleware`` applies."""

@@ -29,9 +29,11 @@ from redis.retry import Retry
 
 from ._enforce import (
     UNAVAILABLE_BODY,
+    Cost,
     Enforcer,
     Policy,
     Verdict,
+    log,
     rate_limit_fields,
     too_many_requests,
 )
@@ -108,15 +110,21 @@ class Limiter:
         spec: Union[LimitSpec, Callable[[FlaskRequest], LimitSpec]],
         *,
         key_func: Optional[Callable[[FlaskRequest], str]] = None,
-        cost: Union[int, Callable[[FlaskRequest], int]] = 1,
+        cost: Union[Cost, Callable[[FlaskRequest], Cost]] = 1,
+        settle: Optional[Callable[[Response], Cost]] = None,
         algorithm: Optional[str] = None,
         scope: Optional[str] = None,
         name: Optional[str] = None,
     ) -> Callable[[F], F]:
         """Limits a view: ``spec`` as ``"10/minute"``, ``"5/second;100/minute"``
-        (all or nothing), or a callable of the request giving one. ``scope`` shares
-        counters between routes that name the same scope (default: the view's own);
-        ``name`` is the policy's name in the response fields (default: the scope)."""
+        (all or nothing), or a callable of the request giving one. ``cost`` is one
+        cost for every limit or one per limit (``(1, estimate)`` for requests and
+        tokens), or a callable of the request giving either. With ``settle``, the cost
+        is a reservation: once the view has answered, ``settle(response)`` says what
+        was used (likewise one value or one per limit) and the difference is charged
+        or given back. ``scope`` shares counters between routes that name the same
+        scope (default: the view's own); ``name`` is the policy's name in the response
+        fields (default: the scope)."""
         if not callable(spec):
             parse_limits(spec)  # a bad string fails here, at import, not per request
 
@@ -129,6 +137,7 @@ class Limiter:
                 name=name or scope or view.__name__,
                 cost=cost,
                 algorithm=algorithm,
+                settle=settle,
             )
             policies = list(getattr(view, _POLICIES, ()))
             setattr(view, _POLICIES, [*policies, policy])
@@ -181,6 +190,19 @@ class Limiter:
 
     def _after_request(self, response: Response) -> Response:
         verdicts: list[Verdict] = g.get("_redis_ratelimit", [])
+        for verdict in verdicts:
+            settle = verdict.policy.settle
+            if settle is None or verdict.reservation is None or not verdict.allowed:
+                continue
+            try:
+                used = settle(response)
+            except Exception:
+                # The reservation stays counted as it was made; the response stands.
+                log.exception(
+                    "rate limiting: the settle function of %r failed", verdict.policy.name
+                )
+                continue
+            self.enforcer.settle(verdict, used)
         if self.headers and verdicts:
             for field, value in rate_limit_fields(verdicts).items():
                 response.headers[field] = value

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 NS_PER_MS = 1_000_000
 U64_MAX = 2**64 - 1
+U48_MAX = 2**48 - 1
 
 # The state each algorithm keeps, as the module stores it.
 Fixed = tuple[int, int]  # window start (ms), count
@@ -53,6 +54,19 @@ class Step:
     decision: Decision
     state: Optional[State]
     expire_at_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a charge leaves: a new state and its expiry, or ``GONE`` (nothing left
+    counted: the key goes)."""
+
+    state: Optional[State]
+    expire_at_ms: int = 0
+
+
+#: A refund left nothing counted.
+GONE = Change(None)
 
 
 def fixed(state: Optional[Fixed], limit: int, window_ms: int, cost: int, now_ms: int) -> Step:
@@ -89,16 +103,20 @@ def _first_fit(prev: int, w: int, allowance: int) -> int:
     return w - min(slack, w)
 
 
-def sliding(state: Optional[Sliding], limit: int, w: int, cost: int, now: int) -> Step:
-    start, prev, cur = now, 0, 0
+def _sliding_current(state: Optional[Sliding], w: int, now: int) -> Sliding:
     if state is not None:
         s, p, c = state
         s = min(s, now)
         periods = (now - s) // w
         if periods == 0:
-            start, prev, cur = s, p, c
-        elif periods == 1:
-            start, prev, cur = s + w, c, 0
+            return s, p, c
+        if periods == 1:
+            return s + w, c, 0
+    return now, 0, 0
+
+
+def sliding(state: Optional[Sliding], limit: int, w: int, cost: int, now: int) -> Step:
+    start, prev, cur = _sliding_current(state, w, now)
     e = now - start
     used = _carried(prev, w, e) + cur
 
@@ -129,13 +147,24 @@ def sliding(state: Optional[Sliding], limit: int, w: int, cost: int, now: int) -
     )
 
 
-def gcra(
-    state: Optional[Gcra], limit: int, window_ms: int, burst: int, cost: int, now: int
-) -> Step:
+def _gcra_setup(
+    state: Optional[Gcra], limit: int, window_ms: int, burst: int, now: int
+) -> tuple[int, int, int, int, int]:
+    """interval, capacity, horizon (an empty bucket), ceiling (one window of debt
+    beyond it: later only a clock that stepped back puts it) and the arrival time
+    clamped between now and the ceiling."""
     interval = max(_ceil_div(window_ms * NS_PER_MS, max(limit, 1)), 1)
     burst = max(burst, 1)
     horizon = _sat(now + _sat(burst * interval))
-    tat = min(max(now if state is None else state, now), horizon)
+    ceiling = _sat(horizon + window_ms * NS_PER_MS)
+    tat = min(max(now if state is None else state, now), ceiling)
+    return interval, burst, horizon, ceiling, tat
+
+
+def gcra(
+    state: Optional[Gcra], limit: int, window_ms: int, burst: int, cost: int, now: int
+) -> Step:
+    interval, burst, horizon, _, tat = _gcra_setup(state, limit, window_ms, burst, now)
     new_tat = _sat(tat + _sat(cost * interval))
     if cost <= burst and new_tat <= horizon:
         return Step(
@@ -154,7 +183,7 @@ def gcra(
         Decision(
             False,
             burst,
-            min((horizon - tat) // interval, burst),
+            min(max(horizon - tat, 0) // interval, burst),
             retry,
             _ceil_div(tat - now, NS_PER_MS),
         ),
@@ -162,8 +191,13 @@ def gcra(
     )
 
 
+def _live(state: Optional[Log], w: int, now: int) -> list[int]:
+    """The entries inside (now - W, now], oldest first; any after now taken as now."""
+    return [t for t in (min(ts, now) for ts in (state or ())) if t + w > now]
+
+
 def log(state: Optional[Log], limit: int, w: int, cost: int, now: int) -> Step:
-    live = [t for t in (min(ts, now) for ts in (state or ())) if t + w > now]
+    live = _live(state, w, now)
     n = len(live)
     reset = live[-1] + w - now if live else 0
     if cost <= limit and n + cost <= limit:
@@ -218,6 +252,112 @@ def peek(
         as_is.remaining,
         request.retry_after_ms,
         as_is.reset_after_ms,
+    )
+
+
+def fixed_charge(
+    state: Optional[Fixed], window_ms: int, amount: int, now_ms: int
+) -> Optional[Change]:
+    current = None
+    if state is not None:
+        s, c = state
+        s = min(s, now_ms)
+        if now_ms < s + window_ms:
+            current = (s, c)
+    if amount > 0:
+        start, count = current or (now_ms, 0)
+        after = (start, min(count + amount, U48_MAX))
+    elif amount < 0 and current is not None:
+        start, count = current
+        after = (start, count - min(-amount, count))
+    else:
+        return None
+    if after == current:
+        return None
+    if after[1] == 0:
+        return GONE
+    return Change(after, after[0] + window_ms)
+
+
+def sliding_charge(state: Optional[Sliding], w: int, amount: int, now_ms: int) -> Optional[Change]:
+    start, prev, cur = _sliding_current(state, w, now_ms)
+    after = min(cur + amount, U48_MAX) if amount > 0 else cur - min(-amount, cur)
+    if after == cur:
+        return None
+    if after == 0 and prev == 0:
+        return GONE
+    return Change((start, prev, after), start + (2 * w if after > 0 else w))
+
+
+def gcra_charge(
+    state: Optional[Gcra], limit: int, window_ms: int, burst: int, amount: int, now: int
+) -> Optional[Change]:
+    interval, _, _, ceiling, tat = _gcra_setup(state, limit, window_ms, burst, now)
+    if amount > 0:
+        moved = min(_sat(tat + _sat(amount * interval)), ceiling)
+    else:
+        moved = max(tat - _sat(-amount * interval), now)
+    if moved == tat:
+        return None
+    if moved == now:
+        return GONE
+    return Change(moved, _ceil_div(moved, NS_PER_MS))
+
+
+def log_charge(
+    state: Optional[Log], limit: int, w: int, amount: int, now_ms: int
+) -> Optional[Change]:
+    live = _live(state, w, now_ms)
+    if amount > 0:
+        # Only the newest `limit` entries decide any request up to the limit.
+        added = min(amount, limit)
+        kept = live[len(live) - min(len(live), limit - added) :]
+        after = (*kept, *(now_ms,) * added)
+    elif amount < 0 and live:
+        after = tuple(live[: len(live) - min(-amount, len(live))])
+    else:
+        return None
+    if not after:
+        return GONE
+    return Change(after, after[-1] + w)
+
+
+def charge(
+    algorithm: str,
+    state: Optional[State],
+    limit: Limit,
+    amount: int,
+    now_ns: int,
+    burst: Optional[int] = None,
+) -> tuple[Decision, Optional[Change]]:
+    """What ``RATELIMIT.CHARGE`` answers and leaves: ``amount`` counted whatever the
+    state (positive) or given back from what it holds (negative); the reply describes
+    the state after it, with the wait until a request of cost 1 passes."""
+    now_ms = now_ns // NS_PER_MS
+    amount_of, window = limit.amount, limit.window_ms
+    change: Optional[Change]
+    if amount == 0:
+        change = None
+    elif algorithm == "fixed":
+        change = fixed_charge(state, window, amount, now_ms)  # type: ignore[arg-type]
+    elif algorithm == "sliding":
+        change = sliding_charge(state, window, amount, now_ms)  # type: ignore[arg-type]
+    elif algorithm == "gcra":
+        cap = amount_of if burst is None else burst
+        change = gcra_charge(state, amount_of, window, cap, amount, now_ns)  # type: ignore[arg-type]
+    else:
+        change = log_charge(state, amount_of, window, amount, now_ms)  # type: ignore[arg-type]
+    after = state if change is None else change.state
+    nxt = peek(algorithm, after, limit, 1, now_ns, burst)
+    return (
+        Decision(
+            True,
+            nxt.limit,
+            nxt.remaining,
+            0 if nxt.allowed else nxt.retry_after_ms,
+            nxt.reset_after_ms,
+        ),
+        change,
     )
 
 
@@ -326,15 +466,19 @@ class LocalLimiter:
         cost: int = 1,
         algorithm: str = "fixed",
         burst: Optional[int] = None,
+        costs: Optional[Sequence[int]] = None,
     ) -> Decisions:
         """All or nothing, as ``RATELIMIT.MCHECK``: ``limits[i]`` is kept under
-        ``keys[i]``."""
-        for lim in limits:
-            validate(algorithm, lim, cost, burst)
+        ``keys[i]``, and counts ``costs[i]`` when given (else ``cost``)."""
+        each = list(costs) if costs is not None else [cost] * len(limits)
+        for lim, c in zip(limits, each):
+            validate(algorithm, lim, c, burst)
         with self._lock:
             now = self.clock()
             states = [self._state(k, algorithm, now // NS_PER_MS) for k in keys]
-            steps = [decide(algorithm, s, lim, cost, now, burst) for s, lim in zip(states, limits)]
+            steps = [
+                decide(algorithm, s, lim, c, now, burst) for s, lim, c in zip(states, limits, each)
+            ]
             if all(step.decision.allowed for step in steps):
                 for k, step in zip(keys, steps):
                     self._store(k, algorithm, step)
@@ -342,22 +486,47 @@ class LocalLimiter:
             return Decisions(
                 False,
                 tuple(limits),
-                tuple(peek(algorithm, s, lim, cost, now, burst) for s, lim in zip(states, limits)),
+                tuple(
+                    peek(algorithm, s, lim, c, now, burst)
+                    for s, lim, c in zip(states, limits, each)
+                ),
             )
+
+    def charge(
+        self,
+        key: Union[str, bytes],
+        limit: Limit,
+        amount: int,
+        *,
+        algorithm: str = "fixed",
+        burst: Optional[int] = None,
+    ) -> Decision:
+        """As ``RATELIMIT.CHARGE``: ``amount`` counted whatever the state, or given
+        back (negative)."""
+        validate(algorithm, limit, abs(amount), burst)
+        with self._lock:
+            now = self.clock()
+            state = self._state(key, algorithm, now // NS_PER_MS)
+            decision, change = charge(algorithm, state, limit, amount, now, burst)
+            if change is GONE:
+                self._keys.pop(key, None)
+            elif change is not None:
+                self._store(key, algorithm, Step(decision, change.state, change.expire_at_ms))
+            return decision
 
     def answer(self, call: Call) -> list[Any]:
         """A request as the Redis forms take it, answered in the module's reply shape:
         the five integers, or MCHECK's ``allowed`` followed by five per limit."""
-        options: dict[str, Any] = {
-            "cost": call.cost,
-            "algorithm": call.algorithm,
-            "burst": call.burst,
-        }
+        options: dict[str, Any] = {"algorithm": call.algorithm, "burst": call.burst}
         if call.command == "mcheck":
-            both = self.check_all(call.keys, call.limits, **options)
+            both = self.check_all(
+                call.keys, call.limits, cost=call.cost, costs=call.costs, **options
+            )
             return [int(both.allowed), *(_five(d) for d in both.decisions)]
+        if call.command == "charge":
+            return _five(self.charge(call.keys[0], call.limits[0], call.amount, **options))
         one = self.peek if call.command == "peek" else self.check
-        return _five(one(call.keys[0], call.limits[0], **options))
+        return _five(one(call.keys[0], call.limits[0], cost=call.cost, **options))
 
 
 def _five(d: Decision) -> list[int]:
