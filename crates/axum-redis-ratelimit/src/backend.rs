@@ -14,7 +14,7 @@ use redis_ratelimit::algorithm::Outcome;
 use tokio::sync::Mutex;
 
 use super::plan::{Plan, Verdict};
-use crate::forms::{self, Form, Selector};
+use crate::forms::{self, Ask, Charge, Form, Selector};
 use redis_ratelimit::script;
 
 enum Connection {
@@ -134,11 +134,17 @@ impl Backend {
 
     /// Checks a plan in Redis, in the best form the server offers.
     pub async fn check(&self, plan: &Plan) -> Result<Verdict, Failure> {
-        let reply = self.run(plan).await?;
+        let reply = self.run(Ask::Check(plan)).await?;
         parse_reply(&reply, plan.keys.len()).map_err(Failure::Unavailable)
     }
 
-    async fn run(&self, plan: &Plan) -> Result<Value, Failure> {
+    /// Charges or refunds one limit (`RATELIMIT.CHARGE`), in the same form.
+    pub async fn charge(&self, charge: &Charge) -> Result<Outcome, Failure> {
+        let reply = self.run(Ask::Charge(charge)).await?;
+        outcome(&reply).map_err(Failure::Unavailable)
+    }
+
+    async fn run(&self, ask: Ask<'_>) -> Result<Value, Failure> {
         let mut tried: Vec<Form> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
         let mut form = self.selector.current();
@@ -147,7 +153,7 @@ impl Backend {
             let Some(f) = next else {
                 return Err(Failure::Unsupported(self.selector.unsupported(&reasons)));
             };
-            match self.attempt(f, plan).await {
+            match self.attempt(f, ask).await {
                 Ok(reply) => {
                     self.selector.chose(f);
                     return Ok(reply);
@@ -163,9 +169,9 @@ impl Backend {
         }
     }
 
-    async fn attempt(&self, form: Form, plan: &Plan) -> Result<Value, Attempt> {
-        let key = plan.keys.first();
-        let send = |load| async move { self.send(&forms::command(form, plan, load), key).await };
+    async fn attempt(&self, form: Form, ask: Ask<'_>) -> Result<Value, Attempt> {
+        let key = ask.key();
+        let send = |load| async move { self.send(&forms::command(form, ask, load), key).await };
         match form {
             Form::Module => send(false)
                 .await

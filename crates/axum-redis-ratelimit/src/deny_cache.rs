@@ -34,6 +34,14 @@ impl DenyCache {
         entries.insert(key.to_string(), (until, verdict.clone()));
     }
 
+    /// Forgets a client's denial (a refund may have let it through already).
+    pub fn remove(&self, key: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
     /// The cached denial, with its times brought up to now, while it lasts.
     pub fn get(&self, key: &str, now: Instant) -> Option<Verdict> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use redis::{Cmd, RedisError};
 use redis_ratelimit::script;
 
+use crate::config::AlgorithmName;
 use crate::plan::Plan;
 
 /// A form of the limiter.
@@ -43,8 +44,80 @@ impl Form {
     }
 }
 
-/// The command for `plan` in `form`; `load` sends the script itself (`EVAL`).
-pub fn command(form: Form, plan: &Plan, load: bool) -> Cmd {
+/// A charge (positive) or refund (negative) of one limit of a plan: `RATELIMIT.CHARGE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Charge {
+    pub key: String,
+    pub limit: u64,
+    pub window_s: u64,
+    pub amount: i64,
+    pub algorithm: AlgorithmName,
+}
+
+/// What is asked of the server.
+#[derive(Clone, Copy, Debug)]
+pub enum Ask<'a> {
+    /// A plan's limits, all or nothing.
+    Check(&'a Plan),
+    Charge(&'a Charge),
+}
+
+impl Ask<'_> {
+    /// The key a cluster routes the command by.
+    pub fn key(&self) -> Option<&String> {
+        match self {
+            Ask::Check(plan) => plan.keys.first(),
+            Ask::Charge(c) => Some(&c.key),
+        }
+    }
+}
+
+/// The command for `ask` in `form`; `load` sends the script itself (`EVAL`).
+pub fn command(form: Form, ask: Ask<'_>, load: bool) -> Cmd {
+    match ask {
+        Ask::Check(plan) => check_command(form, plan, load),
+        Ask::Charge(c) => charge_command(form, c, load),
+    }
+}
+
+/// `ratelimit_charge`/`RATELIMIT.CHARGE key limit window amount ALGORITHM a`.
+fn charge_command(form: Form, c: &Charge, load: bool) -> Cmd {
+    let mut cmd = match form {
+        Form::Module => {
+            let mut cmd = redis::cmd("RATELIMIT.CHARGE");
+            cmd.arg(&c.key);
+            cmd
+        }
+        Form::Functions => {
+            let mut cmd = redis::cmd("FCALL");
+            cmd.arg("ratelimit_charge").arg(1).arg(&c.key);
+            cmd
+        }
+        Form::Script => {
+            let mut cmd = script_head(load);
+            cmd.arg(1).arg(&c.key).arg("charge");
+            cmd
+        }
+    };
+    cmd.arg(c.limit).arg(c.window_s).arg(c.amount);
+    cmd.arg("ALGORITHM").arg(c.algorithm.as_str());
+    cmd
+}
+
+/// `EVALSHA sha` or, to send the script itself, `EVAL source`.
+fn script_head(load: bool) -> Cmd {
+    if load {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script::eval_source());
+        cmd
+    } else {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script_sha());
+        cmd
+    }
+}
+
+fn check_command(form: Form, plan: &Plan, load: bool) -> Cmd {
     let mcheck = plan.keys.len() > 1;
     let mut cmd = match form {
         Form::Module => return module_command(plan),
@@ -57,16 +130,7 @@ pub fn command(form: Form, plan: &Plan, load: bool) -> Cmd {
             });
             cmd
         }
-        Form::Script if load => {
-            let mut cmd = redis::cmd("EVAL");
-            cmd.arg(script::eval_source());
-            cmd
-        }
-        Form::Script => {
-            let mut cmd = redis::cmd("EVALSHA");
-            cmd.arg(script_sha());
-            cmd
-        }
+        Form::Script => script_head(load),
     };
     cmd.arg(plan.keys.len()).arg(&plan.keys);
     if form == Form::Script {
@@ -226,7 +290,6 @@ impl Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AlgorithmName;
 
     fn plan(n: usize) -> Plan {
         Plan {
@@ -249,32 +312,53 @@ mod tests {
     #[test]
     fn one_request_in_each_form() {
         assert_eq!(
-            args(&command(Form::Module, &plan(1), false)).join(" "),
+            args(&command(Form::Module, Ask::Check(&plan(1)), false)).join(" "),
             "RATELIMIT.CHECK k0 10 60 ALGORITHM SLIDING"
         );
         assert_eq!(
-            args(&command(Form::Module, &plan(2), false)).join(" "),
+            args(&command(Form::Module, Ask::Check(&plan(2)), false)).join(" "),
             "RATELIMIT.MCHECK 2 k0 10 60 k1 11 60 ALGORITHM SLIDING"
         );
         assert_eq!(
-            args(&command(Form::Functions, &plan(1), false)).join(" "),
+            args(&command(Form::Functions, Ask::Check(&plan(1)), false)).join(" "),
             "FCALL ratelimit_check 1 k0 10 60 ALGORITHM SLIDING"
         );
         assert_eq!(
-            args(&command(Form::Functions, &plan(2), false)).join(" "),
+            args(&command(Form::Functions, Ask::Check(&plan(2)), false)).join(" "),
             "FCALL ratelimit_mcheck 2 k0 k1 10 60 11 60 ALGORITHM SLIDING"
         );
-        let sha = args(&command(Form::Script, &plan(2), false));
+        let sha = args(&command(Form::Script, Ask::Check(&plan(2)), false));
         assert_eq!(sha[0], "EVALSHA");
         assert_eq!(sha[1].len(), 40);
         assert_eq!(
             sha[2..].join(" "),
             "2 k0 k1 mcheck 10 60 11 60 ALGORITHM SLIDING"
         );
-        let eval = args(&command(Form::Script, &plan(1), true));
+        let eval = args(&command(Form::Script, Ask::Check(&plan(1)), true));
         assert_eq!(eval[0], "EVAL");
         assert_eq!(eval[1], script::eval_source());
         assert_eq!(eval[2..].join(" "), "1 k0 check 10 60 ALGORITHM SLIDING");
+    }
+
+    #[test]
+    fn a_charge_in_each_form() {
+        let c = Charge {
+            key: "k".into(),
+            limit: 10,
+            window_s: 60,
+            amount: -3,
+            algorithm: AlgorithmName::Gcra,
+        };
+        let line = |form, load| args(&command(form, Ask::Charge(&c), load)).join(" ");
+        assert_eq!(
+            line(Form::Module, false),
+            "RATELIMIT.CHARGE k 10 60 -3 ALGORITHM GCRA"
+        );
+        assert_eq!(
+            line(Form::Functions, false),
+            "FCALL ratelimit_charge 1 k 10 60 -3 ALGORITHM GCRA"
+        );
+        assert!(line(Form::Script, false).ends_with(" 1 k charge 10 60 -3 ALGORITHM GCRA"));
     }
 
     #[test]

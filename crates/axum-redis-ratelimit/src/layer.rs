@@ -12,9 +12,11 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use crate::limiter::RateLimiter;
+use crate::reservation::Reservation;
 
 /// Limits the routes it wraps: `router.route_layer(RateLimitLayer::new(limiter))`.
-/// Handlers know nothing of it. The peer address comes from `ConnectInfo`, so serve
+/// Handlers need know nothing of it; one that learns what its request cost only
+/// afterwards settles it through the `Reservation` in the request's extensions. The peer address comes from `ConnectInfo`, so serve
 /// with `into_make_service_with_connect_info::<SocketAddr>()`.
 #[derive(Clone)]
 pub struct RateLimitLayer {
@@ -69,12 +71,17 @@ where
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0);
             let decided = limiter
-                .check(request.uri().path(), peer, request.headers())
+                .check_plan(request.uri().path(), peer, request.headers())
                 .await;
             match decided {
-                Ok(fields) => {
+                Ok(checked) => {
+                    let mut request = request;
+                    if let Some(plan) = checked.plan {
+                        let reservation = Reservation::new(limiter.clone(), plan);
+                        request.extensions_mut().insert(reservation);
+                    }
                     let mut response = inner.call(request).await?;
-                    if let Some(fields) = fields {
+                    if let Some(fields) = checked.fields {
                         response.headers_mut().extend(fields);
                     }
                     Ok(response)

@@ -14,6 +14,7 @@ pub mod load;
 mod local;
 mod log_throttle;
 mod plan;
+mod reservation;
 
 pub use config::Config;
 pub use error::{Denial, RateLimitError};
@@ -21,3 +22,5 @@ pub use forms::Form;
 pub use key::{ApiKeyOrPeerIp, KeyExtractor, PeerIp, Subject, API_KEY};
 pub use layer::{RateLimitLayer, RateLimitService};
 pub use limiter::{RateLimiter, Source};
+pub use redis_ratelimit::algorithm::Outcome;
+pub use reservation::Reservation;

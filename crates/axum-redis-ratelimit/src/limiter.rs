@@ -19,11 +19,21 @@ use crate::load::LoadSource;
 use crate::local::LocalLimiter;
 use crate::log_throttle::LogThrottle;
 use crate::plan::{Plan, Verdict};
+use redis_ratelimit::algorithm::Outcome;
 
 /// After a failed Redis call, how long requests skip Redis before it is tried again.
 /// Short, so that limiting returns to Redis soon after it answers again; long enough
 /// that a dead Redis does not add a timeout to every request.
 const REDIS_RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// A request the limiter let through: the `RateLimit` fields to add, and the plan it
+/// was counted on (none for a route without a policy, or with Redis failing in the
+/// `open` mode).
+#[derive(Default)]
+pub(crate) struct Checked {
+    pub fields: Option<HeaderMap>,
+    pub plan: Option<Plan>,
+}
 
 /// Where a decision came from, as the metrics label it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -185,14 +195,73 @@ impl RateLimiter {
         }
     }
 
-    /// Redis, unless it failed moments ago.
-    async fn ask_redis(&self, plan: &Plan) -> Option<Verdict> {
-        let skip = self
-            .redis_down_until
+    /// Charges (positive) or refunds (negative) the limits of `route`'s policy for
+    /// `subject`: one amount for every limit, or one per limit. Past a limit the
+    /// client is in debt, which its next requests wait out. Answers each changed
+    /// limit's state after the change.
+    pub async fn charge(
+        &self,
+        route: &str,
+        subject: &Subject,
+        amounts: &[i64],
+    ) -> Result<Vec<Outcome>, RateLimitError> {
+        let Some(policy) = self.config.policy(route, &subject.tier) else {
+            return Ok(Vec::new());
+        };
+        self.charge_plan(&Plan::new(policy, &subject.id, 1.0), amounts)
+            .await
+    }
+
+    /// Charges a plan's limits, through Redis or, while it fails, the failure mode.
+    pub(crate) async fn charge_plan(
+        &self,
+        plan: &Plan,
+        amounts: &[i64],
+    ) -> Result<Vec<Outcome>, RateLimitError> {
+        if amounts.iter().any(|&a| a < 0) {
+            // A denial cached for this client may no longer hold.
+            if let (Some(cache), Some(key)) = (self.deny_cache.as_ref(), plan.keys.first()) {
+                cache.remove(key);
+            }
+        }
+        let mut outcomes = Vec::new();
+        for charge in plan.charges(amounts) {
+            let outcome = match self.redis_charge(&charge).await {
+                Some(outcome) => outcome,
+                None if self.config.redis.on_failure == OnFailure::Local => {
+                    self.local.charge(&charge)
+                }
+                None => return Err(RateLimitError::Unavailable),
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// One charge in Redis, unless it failed moments ago.
+    async fn redis_charge(&self, charge: &crate::forms::Charge) -> Option<Outcome> {
+        if self.redis_down() {
+            return None;
+        }
+        match self.backend.charge(charge).await {
+            Ok(outcome) => Some(outcome),
+            Err(failure) => {
+                self.redis_failed(failure);
+                None
+            }
+        }
+    }
+
+    fn redis_down(&self) -> bool {
+        self.redis_down_until
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|until| Instant::now() < until);
-        if skip {
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Redis, unless it failed moments ago.
+    async fn ask_redis(&self, plan: &Plan) -> Option<Verdict> {
+        if self.redis_down() {
             return None;
         }
         let started = Instant::now();
@@ -213,24 +282,32 @@ impl RateLimiter {
                 Some(verdict)
             }
             Err(failure) => {
-                self.metrics.redis_errors.increment(1);
-                *self
-                    .redis_down_until
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + REDIS_RETRY_AFTER);
-                if !self.fallback_active.swap(true, Ordering::Relaxed) {
-                    // A server that offers no form was logged at ERROR, with the fix.
-                    if let Failure::Unavailable(error) = failure {
-                        tracing::warn!(
-                            %error,
-                            mode = ?self.config.redis.on_failure,
-                            "Redis unavailable: failure mode in force until it answers"
-                        );
-                    }
-                    self.metrics.fallback_active.set(1.0);
-                }
+                self.redis_failed(failure);
                 None
             }
+        }
+    }
+}
+
+impl RateLimiter {
+    /// A failed Redis call: Redis is left alone for a moment, the failure mode takes
+    /// over, and the first failure of an outage is logged.
+    fn redis_failed(&self, failure: Failure) {
+        self.metrics.redis_errors.increment(1);
+        *self
+            .redis_down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + REDIS_RETRY_AFTER);
+        if !self.fallback_active.swap(true, Ordering::Relaxed) {
+            // A server that offers no form was logged at ERROR, with the fix.
+            if let Failure::Unavailable(error) = failure {
+                tracing::warn!(
+                    %error,
+                    mode = ?self.config.redis.on_failure,
+                    "Redis unavailable: failure mode in force until it answers"
+                );
+            }
+            self.metrics.fallback_active.set(1.0);
         }
     }
 }
@@ -249,12 +326,22 @@ impl RateLimiter {
         peer: Option<SocketAddr>,
         request_headers: &HeaderMap,
     ) -> Result<Option<HeaderMap>, RateLimitError> {
+        Ok(self.check_plan(route, peer, request_headers).await?.fields)
+    }
+
+    /// `check`, and the plan an allowed request was counted on (for its reservation).
+    pub(crate) async fn check_plan(
+        &self,
+        route: &str,
+        peer: Option<SocketAddr>,
+        request_headers: &HeaderMap,
+    ) -> Result<Checked, RateLimitError> {
         if !self.config.is_limited(route) {
-            return Ok(None);
+            return Ok(Checked::default());
         }
         let client: Subject = self.keys.extract(peer, request_headers)?;
         let Some(policy) = self.config.policy(route, &client.tier) else {
-            return Ok(None);
+            return Ok(Checked::default());
         };
         let plan = Plan::new(policy, &client.id, self.adaptive_factor());
         let count = |source: Source, decision: &'static str| {
@@ -274,7 +361,7 @@ impl RateLimiter {
                     OnFailure::Local => (self.local.check(&plan), Source::Fallback),
                     OnFailure::Open => {
                         count(Source::Fallback, "allowed");
-                        return Ok(None);
+                        return Ok(Checked::default());
                     }
                     OnFailure::Closed => {
                         count(Source::Fallback, "unavailable");
@@ -302,7 +389,10 @@ impl RateLimiter {
 
         if verdict.allowed {
             count(source, "allowed");
-            return Ok(Some(fields));
+            return Ok(Checked {
+                fields: Some(fields),
+                plan: Some(plan),
+            });
         }
 
         count(source, "denied");

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redis_ratelimit::algorithm::{decide_all, Now};
+use redis_ratelimit::algorithm::{charge, decide_all, Now, Outcome, Value};
 use redis_ratelimit::args::{Algorithm, Limit, Options};
 use redis_ratelimit::state;
 
 use super::plan::{Plan, Verdict};
 use crate::config::AlgorithmName;
+use crate::forms::Charge;
 
 /// Keys and their state; bounded, and swept of expired entries when full.
 pub struct LocalLimiter {
@@ -52,6 +53,52 @@ impl LocalLimiter {
     /// Checks a plan, all or nothing, as RATELIMIT.MCHECK would.
     pub fn check(&self, plan: &Plan) -> Verdict {
         self.check_at(plan, now())
+    }
+
+    /// Charges or refunds one limit, as RATELIMIT.CHARGE would.
+    pub fn charge(&self, c: &Charge) -> Outcome {
+        self.charge_at(c, now())
+    }
+
+    fn charge_at(&self, c: &Charge, now: Now) -> Outcome {
+        let options = Options {
+            algorithm: algorithm(c.algorithm),
+            burst: None,
+            cost: 1,
+        };
+        let limit = Limit {
+            limit: c.limit,
+            window_ms: c.window_s * 1000,
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let now_ms = now.ms();
+        let stored = entries
+            .get(&c.key)
+            .filter(|e| e.expire_at_ms > now_ms)
+            .and_then(|e| state::decode(&e.value).ok())
+            .filter(|s| s.algorithm() == options.algorithm);
+        let decision = charge(stored, limit, &options, c.amount, now)
+            .or_else(|_| charge(None, limit, &options, c.amount, now))
+            .expect("fresh state is never refused");
+        match decision.update {
+            Some(u) if u.value == Value::Gone => {
+                entries.remove(&c.key);
+            }
+            // Bounded as `check` is: a full map does not take a new client.
+            Some(u) if entries.len() < self.max_entries || entries.contains_key(&c.key) => {
+                let value = u.value.as_bytes().to_vec();
+                let expire_at_ms = u.expire_at_ms;
+                entries.insert(
+                    c.key.clone(),
+                    Entry {
+                        value,
+                        expire_at_ms,
+                    },
+                );
+            }
+            _ => {}
+        }
+        decision.outcome
     }
 
     fn check_at(&self, plan: &Plan, now: Now) -> Verdict {
@@ -148,6 +195,29 @@ mod tests {
             v.outcomes[1].remaining, 4,
             "the hourly limit was not charged"
         );
+    }
+
+    #[test]
+    fn charges_and_refunds_like_the_module() {
+        let l = LocalLimiter::new(100);
+        let p = plan(&["c"], &[(10, 60)]);
+        let t = Now::from_ms(1_700_000_000_000);
+        l.check_at(&p, t);
+        let c = |amount| Charge {
+            key: "c".into(),
+            limit: 10,
+            window_s: 60,
+            amount,
+            algorithm: AlgorithmName::Fixed,
+        };
+        assert_eq!(l.charge_at(&c(15), t).remaining, 0, "in debt");
+        assert!(!l.check_at(&p, t).allowed);
+        assert_eq!(l.charge_at(&c(-100), t).remaining, 10);
+        assert!(
+            !l.entries.lock().unwrap().contains_key("c"),
+            "nothing left counted"
+        );
+        assert!(l.check_at(&p, t).allowed);
     }
 
     #[test]

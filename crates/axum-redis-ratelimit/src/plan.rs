@@ -4,6 +4,7 @@
 use redis_ratelimit::algorithm::Outcome;
 
 use crate::config::{AlgorithmName, Policy};
+use crate::forms::Charge;
 
 /// The limits one request is checked against, all or nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +46,30 @@ impl Plan {
             keys,
             limits,
         }
+    }
+}
+
+impl Plan {
+    /// The charges that count `amounts` on the plan's limits: one amount for every
+    /// limit, or one per limit (zero amounts are left out).
+    pub fn charges(&self, amounts: &[i64]) -> Vec<Charge> {
+        let every = |i: usize| match amounts {
+            [one] => *one,
+            many => many.get(i).copied().unwrap_or(0),
+        };
+        self.keys
+            .iter()
+            .zip(&self.limits)
+            .enumerate()
+            .filter(|&(i, _)| every(i) != 0)
+            .map(|(i, (key, &(limit, window_s)))| Charge {
+                key: key.clone(),
+                limit,
+                window_s,
+                amount: every(i),
+                algorithm: self.algorithm,
+            })
+            .collect()
     }
 }
 

@@ -218,3 +218,64 @@ fn acl_user(server: &Server, rules: &[&str]) -> String {
         .unwrap();
     format!("redis://app:pw@127.0.0.1:{}/", server.port)
 }
+
+#[tokio::test]
+async fn a_handler_settles_what_its_request_cost() {
+    use axum::extract::Extension;
+    use axum_redis_ratelimit::Reservation;
+
+    let server = redis();
+    // 5 requests and 1,000 tokens a minute, one policy: the layer counts one unit of
+    // each; the handler settles the tokens its answer used.
+    let config = Config::default().limit_route("/chat", &[(5, 60), (1000, 60)]);
+    let limiter = Arc::new(RateLimiter::new(config, &server.url()).unwrap());
+    let app = Router::new()
+        .route(
+            "/chat",
+            get(
+                |Extension(reservation): Extension<Reservation>, headers: HeaderMap| async move {
+                    let used: u64 = headers["x-used"].to_str().unwrap().parse().unwrap();
+                    let settled = reservation.settle(&[1, used]).await.unwrap();
+                    let again = reservation.settle(&[1, used]).await.unwrap();
+                    assert!(again.is_empty(), "a reservation settles once");
+                    settled
+                        .last()
+                        .map_or("-".to_string(), |o| o.remaining.to_string())
+                },
+            ),
+        )
+        .route_layer(RateLimitLayer::new(limiter.clone()));
+    let call = |used: &'static str| {
+        let app = app.clone();
+        async move { get_from(&app, "/chat", "192.0.2.9:1", &[("x-used", used)]).await }
+    };
+    let first = call("600").await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(first.into_body(), 64).await.unwrap();
+    assert_eq!(
+        &body[..],
+        b"400",
+        "1 counted by the layer, 599 settled: 400 left"
+    );
+    assert_eq!(
+        call("500").await.status(),
+        StatusCode::OK,
+        "400 left: allowed"
+    );
+    // 1,101 tokens used: in debt, so the next request waits, however few it uses.
+    let denied = call("1").await;
+    assert_eq!(denied.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(field(&denied, "ratelimit").contains("\"chat-2\";r=0;"));
+    // A refund through the limiter itself gives tokens back (never more than counted).
+    let subject = Subject {
+        tier: "anonymous".into(),
+        id: "ip:192.0.2.9".into(),
+    };
+    let back = limiter
+        .charge("/chat", &subject, &[0, -2000])
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].remaining, 1000);
+    assert_eq!(call("1").await.status(), StatusCode::OK);
+}
