@@ -73,13 +73,13 @@ sanitize: deps-test
 	@scripts/sanitize.sh
 
 # The client programs (redis-py 5 and 8, ioredis, node-redis, redis-rs, each with its
-# library's defaults); the Flask example under redis-py 5 and 8 and the FastAPI
-# example, both on the package's wheel; all on Debian's server. The Python
+# library's defaults); the Flask example under redis-py 5 and 8, the FastAPI example
+# and the LLM gateway, on the package's wheel; all on Debian's server. The Python
 # environments live under target/venvs.
 examples: build wheel
 	@set -e; wheel=$$(ls $(CURDIR)/target/wheels/redis_ratelimit-*.whl); \
 	  py5=$$(VENV=target/venvs/redis-py-5 scripts/python.sh examples/flask/requirements.txt 'redis>=5,<6'); \
-	  py8=$$(VENV=target/venvs/redis-py-8 scripts/python.sh examples/flask/requirements.txt examples/fastapi/requirements.txt 'redis>=8,<9'); \
+	  py8=$$(VENV=target/venvs/redis-py-8 scripts/python.sh examples/flask/requirements.txt examples/fastapi/requirements.txt examples/llm-gateway/requirements.txt 'redis>=8,<9'); \
 	  for py in $$py5 $$py8; do $$py -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$$wheel"; done; \
 	  (cd examples/clients/node && npm install --no-audit --no-fund --no-package-lock --silent); \
 	  cargo build -q --example client; \
@@ -90,6 +90,8 @@ examples: build wheel
 	  done; \
 	  echo "== FastAPI example"; \
 	  RATELIMIT_MODULE=$(MODULE) $$py8 -m pytest -q -p no:cacheprovider fastapi; \
+	  echo "== LLM gateway example"; \
+	  RATELIMIT_MODULE=$(MODULE) $$py8 -m pytest -q -p no:cacheprovider llm-gateway; \
 	  echo "== client programs"; \
 	  RATELIMIT_MODULE=$(MODULE) CLIENT_PYTHONS="$$py5 $$py8" CLIENT_RUST=$(CURDIR)/target/debug/examples/client \
 	    $$py8 -m pytest -q -p no:cacheprovider clients
