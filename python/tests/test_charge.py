@@ -129,10 +129,13 @@ def test_the_async_limiter_charges_and_settles(bare_server: Server) -> None:
         try:
             limiter = AsyncRateLimiter(client)
             charged = await limiter.charge("a", "10/minute", 4)
-            async with await limiter.reserve("a", "10/minute", cost=3) as r:
-                await r.settle(1)
+            r = await limiter.reserve("a", "10/minute", cost=3)
+            await r.settle(1)
+            with pytest.raises(ReservationClosed):
+                await r.cancel()
             with pytest.raises(KeyError):
-                async with await limiter.reserve("a", "10/minute", cost=2):
+                async with limiter.reserve("a", "10/minute", cost=2) as held:
+                    assert held.allowed
                     raise KeyError("boom")
             after = await limiter.check_all("a", "10/minute", cost=0)
             return charged.remaining, after.decisions[0].remaining

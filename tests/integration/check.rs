@@ -165,11 +165,13 @@ fn command_info(c: &mut redis::Connection, name: &str) -> (Vec<String>, Vec<i64>
 fn flags_and_key_positions() {
     let s = Server::start();
     let mut c = s.client();
-    let (flags, keys) = command_info(&mut c, "RATELIMIT.CHECK");
-    for f in ["write", "denyoom", "fast"] {
-        assert!(flags.contains(&f.to_string()), "CHECK flags {flags:?}");
+    for cmd in ["RATELIMIT.CHECK", "RATELIMIT.CHARGE"] {
+        let (flags, keys) = command_info(&mut c, cmd);
+        for f in ["write", "denyoom", "fast"] {
+            assert!(flags.contains(&f.to_string()), "{cmd} flags {flags:?}");
+        }
+        assert_eq!(keys, [1, 1, 1], "{cmd}");
     }
-    assert_eq!(keys, [1, 1, 1]);
     let (flags, keys) = command_info(&mut c, "RATELIMIT.PEEK");
     assert!(
         flags.contains(&"readonly".to_string()),
@@ -193,6 +195,11 @@ fn flags_and_key_positions() {
             .unwrap();
         assert_eq!(keys, ["the-key"]);
     }
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg(&["GETKEYS", "RATELIMIT.CHARGE", "the-key", "10", "60", "-5"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(keys, ["the-key"]);
 }
 
 #[test]

@@ -23,7 +23,7 @@ from .bounds import MAX_LIMIT, MAX_LIMITS, algorithm_name
 from .decision import Decision, Decisions
 from .limits import Limit, LimitSpec, parse_limits
 from .local import LocalLimiter
-from .reservation import AsyncReservation, Reservation
+from .reservation import AsyncReservation, PendingReservation, Reservation
 
 __all__ = ["AsyncRateLimiter", "Key", "RateLimiter", "limit_key", "one_limit"]
 
@@ -284,7 +284,7 @@ class AsyncRateLimiter(_Limiter):
         call = self._charge(key, one_limit(limit), amount, algorithm, burst)
         return Decision.from_reply(await self._send(call))
 
-    async def reserve(
+    def reserve(
         self,
         key: Key,
         limits: LimitSpec,
@@ -293,7 +293,14 @@ class AsyncRateLimiter(_Limiter):
         costs: Optional[Sequence[int]] = None,
         algorithm: Optional[str] = None,
         burst: Optional[int] = None,
-    ) -> AsyncReservation:
+    ) -> PendingReservation:
+        """``RateLimiter.reserve``, awaited (``r = await limiter.reserve(...)``), or
+        as ``async with limiter.reserve(...) as r:``, which gives the reservation back
+        when the block raises."""
         call = self._many(key, limits, cost=cost, costs=costs, algorithm=algorithm, burst=burst)
-        decisions = Decisions.from_reply(call.limits, await self._send(call))
-        return self._reservation(call, decisions, AsyncReservation)
+
+        async def made() -> AsyncReservation:
+            decisions = Decisions.from_reply(call.limits, await self._send(call))
+            return self._reservation(call, decisions, AsyncReservation)
+
+        return PendingReservation(made())

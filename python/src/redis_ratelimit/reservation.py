@@ -20,7 +20,7 @@ counted nothing: settling or cancelling it changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Coroutine, Generator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -153,3 +153,29 @@ class AsyncReservation(_Reservation):
     ) -> None:
         if error is not None and not self.closed:
             await self.cancel()
+
+
+class PendingReservation:
+    """What ``AsyncRateLimiter.reserve`` answers: await it for the reservation, or use
+    it as ``async with``, which makes the reservation and gives it back when the block
+    raises."""
+
+    def __init__(self, made: Coroutine[Any, Any, AsyncReservation]) -> None:
+        self._made = made
+        self._reservation: Optional[AsyncReservation] = None
+
+    def __await__(self) -> Generator[Any, None, AsyncReservation]:
+        return self._made.__await__()
+
+    async def __aenter__(self) -> AsyncReservation:
+        self._reservation = await self._made
+        return self._reservation
+
+    async def __aexit__(
+        self,
+        kind: Optional[type[BaseException]],
+        error: Optional[BaseException],
+        trace: Optional[TracebackType],
+    ) -> None:
+        if self._reservation is not None:
+            await self._reservation.__aexit__(kind, error, trace)
