@@ -318,3 +318,12 @@ def module_command_server() -> Iterator[Server]:
         yield s
     finally:
         s.close()
+
+
+def test_log_lines_name_the_server_never_its_password() -> None:
+    from redis_ratelimit._drivers import describe
+    from redis_ratelimit.fastapi import _ClientFromUrl
+
+    assert describe(_ClientFromUrl("redis://app:secret@10.0.0.5:6380/0")) == "10.0.0.5:6380"
+    client = redis.Redis.from_url("redis://app:secret@10.0.0.5:6380/0")
+    assert describe(client) == "10.0.0.5:6380"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Generator
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import redis.exceptions
 
@@ -19,7 +20,9 @@ def describe(client: Any) -> str:
         return "the Redis Cluster"
     url = getattr(client, "url", None)
     if isinstance(url, str):
-        return url
+        # Never a password in a log line.
+        parts = urlsplit(url)
+        return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
     kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
     if "path" in kwargs:
         return f"unix:{kwargs['path']}"
