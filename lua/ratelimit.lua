@@ -712,12 +712,18 @@ local function log_entries(bytes, first, last, now)
   return sub(bytes, 2 + (first - 1) * 6, 1 + (ahead - 1) * 6) .. rep(pack_u48(now), last - ahead + 1)
 end
 
-local function log(st, limit, cost, now)
-  local cap, w = limit.limit, limit.window
+-- A stored log (or none) and its live part: the bytes, how many entries, the index of
+-- the first live one, and how many are live.
+local function log_live(st, w, now)
   local bytes, total = '', 0
   if st then bytes, total = st.bytes, st.count end
   local first = log_first_live(bytes, total, w, now)
-  local n = total - first + 1
+  return bytes, total, first, total - first + 1
+end
+
+local function log(st, limit, cost, now)
+  local cap, w = limit.limit, limit.window
+  local bytes, total, first, n = log_live(st, w, now)
   local function at(i) return min(log_entry(bytes, i), now) end
   local reset = 0
   if n > 0 then reset = at(total) + w - now end
@@ -830,10 +836,7 @@ end
 -- removes the newest live entries.
 local function log_charge(st, limit, amount, now)
   local cap, w = limit.limit, limit.window
-  local bytes, total = '', 0
-  if st then bytes, total = st.bytes, st.count end
-  local first = log_first_live(bytes, total, w, now)
-  local n = total - first + 1
+  local bytes, total, first, n = log_live(st, w, now)
   local from, kept, added
   if amount > 0 then
     added = min(amount, cap)
