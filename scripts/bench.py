@@ -32,7 +32,8 @@ from typing import NamedTuple
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULE = ROOT / "target/release/libredis_ratelimit.so"
+# The module measured: $RATELIMIT_MODULE (make bench: the release's), else make build's.
+MODULE = Path(os.environ.get("RATELIMIT_MODULE", ROOT / "target/release/libredis_ratelimit.so"))
 # The script library: FUNCTION LOAD takes the file, EVAL the file without its first line.
 LIBRARY = (ROOT / "lua/ratelimit.lua").read_text()
 LIBRARY_EVAL = LIBRARY.split("\n", 1)[1]

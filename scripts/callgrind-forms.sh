@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 server=${1:-redis-server}
 calls=${2:-5000}
-module=$PWD/target/release/libredis_ratelimit.so
+module=${RATELIMIT_MODULE:-$PWD/target/release/libredis_ratelimit.so}
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 lua_fixed='local c = redis.call("INCR", KEYS[1]) if c == 1 then redis.call("EXPIRE", KEYS[1], ARGV[2]) end if c > tonumber(ARGV[1]) then return 0 end return 1'
 big=1000000000000

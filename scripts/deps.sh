@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make build`, `make test` and `make run` need and is missing.
 # As root it installs with apt-get; otherwise it prints the exact command and fails.
-# Usage: scripts/deps.sh build|test|run|bench
+# Usage: scripts/deps.sh build|test|run|bench|dist
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,13 @@ have_pkg libclang-dev || missing+=(libclang-dev)
 if [ "$want" != build ]; then
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v redis-cli >/dev/null || missing+=(redis-tools)
-  # The Python package (make wheel, make run's demo of it, make test) builds in a venv.
+  # The Python package (make dist, make test) builds in a venv.
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+fi
+if [ "$want" = dist ] || [ "$want" = test ]; then
+  # make dist: objdump reads the module's glibc symbol versions; its tools (zig,
+  # cargo-zigbuild, auditwheel) come from the Python package index into a venv.
+  command -v objdump >/dev/null || missing+=(binutils)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 fi
 if [ "$want" = bench ]; then

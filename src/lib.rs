@@ -4,8 +4,8 @@
 //! and fuzzed without a server: `args` (bytes to a typed request, every validation),
 //! `algorithm` (state, limit, now to a decision), `state` (state to the bytes stored),
 //! `cell` (redis-cell's `CL.THROTTLE`), `command_docs`, `failure`, `load_args`,
-//! `script` (the same commands as a Lua library) and `stats`. The glue half, `module`,
-//! is the only one that touches the Redis module API.
+//! `script` (the same commands as a Lua library), `stats` and `version`. The glue half,
+//! `module`, is the only one that touches the Redis module API.
 
 pub mod algorithm;
 pub mod args;
@@ -16,6 +16,7 @@ pub mod load_args;
 pub mod script;
 pub mod state;
 pub mod stats;
+pub mod version;
 
 #[cfg(all(feature = "module", not(test)))]
 mod module;

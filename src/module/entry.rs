@@ -127,7 +127,7 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
         raw::Export_RedisModule_Init(
             ctx,
             c"ratelimit".as_ptr(),
-            1,
+            crate::version::MODULE_VERSION,
             raw::REDISMODULE_APIVER_1 as c_int,
         )
     };

@@ -105,3 +105,39 @@ fn counters_move_as_calls_are_made() {
         assert_eq!(counter(&mut c, f), n, "{f}");
     }
 }
+
+/// `MODULE LIST` names the release a server has loaded: the crate's version, encoded
+/// as `major * 10000 + minor * 100 + patch` (0.3.0 is 300).
+#[test]
+fn module_list_reports_the_crate_version() {
+    let s = Server::start();
+    let mut c = s.client();
+    let modules: Vec<Vec<redis::Value>> = redis::cmd("MODULE").arg("LIST").query(&mut c).unwrap();
+    let mut found = None;
+    for entry in &modules {
+        // Each entry is `name, <name>, ver, <version>, ...` (plus path and args on 7.0+).
+        let field = |name: &str| {
+            entry.chunks(2).find_map(|pair| match pair {
+                [redis::Value::BulkString(k), v] if k.as_slice() == name.as_bytes() => {
+                    Some(v.clone())
+                }
+                _ => None,
+            })
+        };
+        if field("name") == Some(redis::Value::BulkString(b"ratelimit".to_vec())) {
+            found = field("ver");
+        }
+    }
+    let Some(redis::Value::Int(version)) = found else {
+        panic!("no ratelimit module with an integer version in MODULE LIST: {modules:?}");
+    };
+    // Encoded here, not with the crate's `version`: linking the crate into a test
+    // brings its Redis allocator, which a test process does not have.
+    let part = |p: &str| p.parse::<i64>().unwrap();
+    let (major, minor, patch) = (
+        part(env!("CARGO_PKG_VERSION_MAJOR")),
+        part(env!("CARGO_PKG_VERSION_MINOR")),
+        part(env!("CARGO_PKG_VERSION_PATCH")),
+    );
+    assert_eq!(version, major * 10_000 + minor * 100 + patch);
+}

@@ -1,28 +1,12 @@
 //! The module's servers for the integration tests, on the workspace's harness
 //! (`crates/test-harness`: free loopback ports, bounded waits, killed on drop).
 //!
-//! The module is `$RATELIMIT_MODULE` (default `target/release/libredis_ratelimit.so`,
-//! which `make test` builds first); every server of a run also gets the load
+//! The module is the harness's `module_path()` (`$RATELIMIT_MODULE`: `make test` sets
+//! it to the release's module); every server of a run also gets the load
 //! arguments in `$RATELIMIT_LOAD_ARGS` (for example `COMPACT-STATE yes`, with which
 //! `make test` runs the suite again).
 
-use std::path::PathBuf;
-
-pub use redis_test_harness::{wait_until, Server, ServerBuilder};
-
-pub fn module_path() -> PathBuf {
-    let path = std::env::var_os("RATELIMIT_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_ratelimit.so")
-        });
-    assert!(
-        path.exists(),
-        "module not found at {}: run `make build` (or set RATELIMIT_MODULE)",
-        path.display()
-    );
-    path
-}
+pub use redis_test_harness::{module_path, wait_until, Server, ServerBuilder};
 
 /// Load arguments every server of this run gets, from `$RATELIMIT_LOAD_ARGS`.
 pub fn suite_load_args() -> Vec<String> {

@@ -1,9 +1,8 @@
 //! The layer on a plain axum router, against a real redis-server with the module
-//! (`$RATELIMIT_MODULE`, default the workspace's release build), driven with
+//! (the harness's `module_path()`: `$RATELIMIT_MODULE`), driven with
 //! `tower::ServiceExt::oneshot`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -14,17 +13,11 @@ use axum::Router;
 use axum_redis_ratelimit::{
     Config, Form, KeyExtractor, RateLimitError, RateLimitLayer, RateLimiter, Subject,
 };
-use redis_test_harness::Server;
+use redis_test_harness::{module_path, Server};
 use tower::ServiceExt;
 
 fn redis() -> Server {
-    let module = std::env::var_os("RATELIMIT_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/release/libredis_ratelimit.so")
-        });
-    Server::builder().module(module, &[]).start()
+    Server::builder().module(module_path(), &[]).start()
 }
 
 fn app(limiter: RateLimiter) -> Router {

@@ -16,10 +16,12 @@
 //! ```
 //!
 //! The binary is `$REDIS_SERVER` unless the builder names one (default `redis-server`
-//! on the `PATH`).
+//! on the `PATH`); `module_path()` is the module under test (`$RATELIMIT_MODULE`).
 
 mod cluster;
+mod module;
 mod server;
 
 pub use cluster::cluster;
+pub use module::module_path;
 pub use server::{binary_version, free_port, server_binary, wait_until, Server, ServerBuilder};

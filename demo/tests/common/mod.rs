@@ -2,27 +2,19 @@
 //! serving on a loopback port.
 //!
 //! `REDIS_SERVER` and `RATELIMIT_MODULE` name the server binary and the module
-//! (`make test` sets both); the defaults are Debian's redis-server and the release
-//! build in this workspace.
+//! (`make test` sets both); the defaults are Debian's redis-server and the harness's
+//! `module_path()`.
 
 #![allow(dead_code)] // each test file uses its own part of this
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ratelimit_demo::config::{self, Config, ConfigFile};
 use ratelimit_demo::load::FixedLoad;
 
-pub fn module_path() -> PathBuf {
-    std::env::var_os("RATELIMIT_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/release/libredis_ratelimit.so")
-        })
-}
+pub use redis_test_harness::module_path;
 
 pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + timeout;

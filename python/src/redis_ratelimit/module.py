@@ -19,7 +19,7 @@ def module_path() -> Path:
     path = Path(__file__).resolve().parent / MODULE_FILE
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing: install a built wheel (`make wheel` in the repository)"
+            f"{path} is missing: install a built wheel (`make dist` in the repository)"
         )
     return path
 

@@ -26,7 +26,7 @@ def library_path() -> Path:
     path`` prints it)."""
     path = Path(__file__).resolve().parent / LUA_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: install a built wheel (`make wheel`)")
+        raise FileNotFoundError(f"{path} is missing: install a built wheel (`make dist`)")
     return path
 
 
