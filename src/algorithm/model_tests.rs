@@ -26,11 +26,15 @@ fn call(
         .as_deref()
         .map(|b| decode(b).expect("stored bytes decode"));
     let d = decide(state, limit, &options, now).expect("same algorithm");
-    // PEEK agrees with CHECK on whether and when the request passes.
+    // PEEK reports the state before the call (a CHECK of cost 0, a second path
+    // through the algorithm): an allowed CHECK leaves exactly `cost` fewer units, a
+    // denied one leaves the state as PEEK sees it.
     let p = peek(state, limit, &options, now).unwrap();
+    let counted = if d.outcome.allowed { cost } else { 0 };
     assert_eq!(
-        (p.allowed, p.retry_after_ms, p.limit),
-        (d.outcome.allowed, d.outcome.retry_after_ms, d.outcome.limit)
+        p.remaining,
+        d.outcome.remaining + counted,
+        "{alg:?} {d:?} {p:?}"
     );
     if let Some(u) = &d.update {
         *stored = Some(u.value.as_bytes().to_vec());
