@@ -45,6 +45,7 @@ dist-test: dist
 lint:
 	python3 scripts/check-docs.py
 	python3 scripts/versions.py
+	python3 scripts/function-length.py
 	python3 -m unittest discover -s scripts/tests
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check

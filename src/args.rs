@@ -43,6 +43,32 @@ impl Algorithm {
             Algorithm::Log => "log",
         }
     }
+
+    /// The name as the commands' `ALGORITHM` option spells it in the docs.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Algorithm::Fixed => "FIXED",
+            Algorithm::Sliding => "SLIDING",
+            Algorithm::Gcra => "GCRA",
+            Algorithm::Log => "LOG",
+        }
+    }
+
+    /// The algorithm a name means, in any case (as the commands read it).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The largest `limit` the algorithm takes: `MAX_LOG_LIMIT` for LOG, whose state
+    /// keeps one entry per unit, `MAX_LIMIT` for the others.
+    pub fn max_limit(self) -> u64 {
+        match self {
+            Algorithm::Log => MAX_LOG_LIMIT,
+            _ => MAX_LIMIT,
+        }
+    }
 }
 
 /// One limit: at most `limit` units per `window_ms`.

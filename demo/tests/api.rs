@@ -185,6 +185,20 @@ async fn redis_down_falls_back_locally_and_comes_back_without_a_restart() {
         counter(&metrics, "outage", "allowed", "redis") >= 4,
         "{metrics}"
     );
+    // The outage counted under the demo's names, and only there: the crate's default
+    // names are not exported at zero beside them.
+    let errors = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ratelimit_demo_redis_errors_total "))
+        .and_then(|n| n.trim().parse::<f64>().ok());
+    assert!(errors.is_some_and(|n| n >= 1.0), "{metrics}");
+    for default in [
+        "ratelimit_redis_errors_total",
+        "ratelimit_fallback_active",
+        "ratelimit_redis_call_seconds",
+    ] {
+        assert!(!metrics.contains(default), "{default} exported: {metrics}");
+    }
 }
 
 /// The value of `ratelimit_demo_requests_total` for one policy, decision and source.

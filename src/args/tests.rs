@@ -274,3 +274,17 @@ fn mcheck_costs_give_each_limit_its_own_cost() {
     }
     assert_eq!(check("k 1 1 COSTS 1"), Err(ArgError::UnknownOption));
 }
+
+#[test]
+fn algorithm_names_read_back_in_any_case() {
+    for a in Algorithm::ALL {
+        assert_eq!(Algorithm::from_name(a.name()), Some(a));
+        assert_eq!(Algorithm::from_name(a.keyword()), Some(a));
+        // The keyword is what the command parser reads.
+        let line = format!("k 1 1 ALGORITHM {}", a.keyword());
+        assert_eq!(check(&line).map(|r| r.options.algorithm), Ok(a));
+    }
+    assert_eq!(Algorithm::from_name("leaky"), None);
+    assert_eq!(Algorithm::Log.max_limit(), MAX_LOG_LIMIT);
+    assert_eq!(Algorithm::Gcra.max_limit(), MAX_LIMIT);
+}

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use redis_ratelimit::args::{Algorithm, MAX_LIMITS, MAX_WINDOW_MS};
 use serde::Deserialize;
 
 /// What the app does when a Redis call fails or times out.
@@ -83,24 +84,14 @@ pub struct LimitSpec {
     pub window_s: u64,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum AlgorithmName {
-    Fixed,
-    Sliding,
-    Gcra,
-    Log,
-}
-
-impl AlgorithmName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlgorithmName::Fixed => "FIXED",
-            AlgorithmName::Sliding => "SLIDING",
-            AlgorithmName::Gcra => "GCRA",
-            AlgorithmName::Log => "LOG",
-        }
-    }
+/// An algorithm by name, in any case (`"gcra"`), as the module's `ALGORITHM` reads it.
+fn algorithm<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Algorithm, D::Error> {
+    let name = String::deserialize(names)?;
+    Algorithm::from_name(&name).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "unknown algorithm {name:?}: fixed, sliding, gcra or log"
+        ))
+    })
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -109,13 +100,13 @@ pub struct Policy {
     pub name: String,
     pub route: String,
     pub tier: String,
-    #[serde(default = "fixed")]
-    pub algorithm: AlgorithmName,
+    #[serde(default = "fixed", deserialize_with = "algorithm")]
+    pub algorithm: Algorithm,
     pub limits: Vec<LimitSpec>,
 }
 
-fn fixed() -> AlgorithmName {
-    AlgorithmName::Fixed
+fn fixed() -> Algorithm {
+    Algorithm::Fixed
 }
 
 /// The whole configuration file.
@@ -134,9 +125,47 @@ pub struct Config {
 /// The tier of clients without an API key, limited per IP address.
 pub const ANONYMOUS: &str = "anonymous";
 
-/// Largest limit and window the module accepts (10^12; ten years in seconds).
-const MAX_LIMIT: u64 = 1_000_000_000_000;
-const MAX_WINDOW_S: u64 = 315_576_000;
+/// The longest window the module accepts, in whole seconds (its bound is in ms).
+const MAX_WINDOW_S: u64 = MAX_WINDOW_MS / 1000;
+/// The longest policy or API key name: names go into response fields and logs.
+const MAX_NAME_LEN: usize = 64;
+
+impl Policy {
+    /// Checks the policy against the module's own bounds (`redis_ratelimit::args`),
+    /// so that a policy the module would refuse stops the app at start instead of
+    /// every request being refused and taken for an outage.
+    pub fn validate(&self) -> Result<(), String> {
+        let name = &self.name;
+        if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains(['"', '\\']) {
+            return Err(format!(
+                "policy name {name:?}: 1 to {MAX_NAME_LEN} characters, without quotes or backslashes"
+            ));
+        }
+        if !self.route.starts_with('/') {
+            return Err(format!("policy {name:?}: route must start with /"));
+        }
+        if self.limits.is_empty() || self.limits.len() > MAX_LIMITS {
+            return Err(format!("policy {name:?}: 1 to {MAX_LIMITS} limits"));
+        }
+        let max_limit = self.algorithm.max_limit();
+        for l in &self.limits {
+            if !(1..=max_limit).contains(&l.limit) {
+                return Err(format!(
+                    "policy {name:?}: a limit must be 1 to {max_limit} for the {} algorithm, not {}",
+                    self.algorithm.name(),
+                    l.limit
+                ));
+            }
+            if !(1..=MAX_WINDOW_S).contains(&l.window_s) {
+                return Err(format!(
+                    "policy {name:?}: window_s must be 1 to {MAX_WINDOW_S}, not {}",
+                    l.window_s
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 impl Config {
     /// Checks every value; the error says which and why.
@@ -153,9 +182,9 @@ impl Config {
         }
         let mut names = HashSet::new();
         for k in &self.api_keys {
-            if k.key.is_empty() || k.name.is_empty() || k.name.len() > 64 {
+            if k.key.is_empty() || k.name.is_empty() || k.name.len() > MAX_NAME_LEN {
                 return Err(format!(
-                    "api key {:?}: name (1 to 64 characters) and key are required",
+                    "api key {:?}: name (1 to {MAX_NAME_LEN} characters) and key are required",
                     k.name
                 ));
             }
@@ -165,27 +194,7 @@ impl Config {
         }
         let mut routes = HashSet::new();
         for p in &self.policies {
-            if p.name.is_empty() || p.name.len() > 64 || p.name.contains(['"', '\\']) {
-                return Err(format!(
-                    "policy name {:?}: 1 to 64 characters, without quotes or backslashes",
-                    p.name
-                ));
-            }
-            if !p.route.starts_with('/') {
-                return Err(format!("policy {:?}: route must start with /", p.name));
-            }
-            if p.limits.is_empty() || p.limits.len() > 64 {
-                return Err(format!("policy {:?}: 1 to 64 limits", p.name));
-            }
-            for l in &p.limits {
-                if !(1..=MAX_LIMIT).contains(&l.limit) || !(1..=MAX_WINDOW_S).contains(&l.window_s)
-                {
-                    return Err(format!(
-                        "policy {:?}: limit must be 1 to 10^12 and window_s 1 to {MAX_WINDOW_S}",
-                        p.name
-                    ));
-                }
-            }
+            p.validate()?;
             if !routes.insert((&p.route, &p.tier)) {
                 return Err(format!(
                     "two policies for route {} and tier {}",
@@ -258,12 +267,79 @@ impl Config {
             name: if name.is_empty() { "root".into() } else { name },
             route: route.to_string(),
             tier: ANONYMOUS.to_string(),
-            algorithm: AlgorithmName::Fixed,
+            algorithm: Algorithm::Fixed,
             limits: limits
                 .iter()
                 .map(|&(limit, window_s)| LimitSpec { limit, window_s })
                 .collect(),
         });
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis_ratelimit::args::{MAX_LIMIT, MAX_LOG_LIMIT};
+
+    fn one_policy(algorithm: Algorithm, limit: u64, window_s: u64) -> Config {
+        let mut config = Config::default().limit_route("/x", &[(limit, window_s)]);
+        config.policies[0].algorithm = algorithm;
+        config
+    }
+
+    #[test]
+    fn a_log_policy_above_the_modules_cap_is_refused_with_the_bound() {
+        let err = one_policy(Algorithm::Log, 5000, 60).validate().unwrap_err();
+        assert!(err.contains(&MAX_LOG_LIMIT.to_string()), "{err}");
+        assert!(err.contains("log"), "{err}");
+        assert!(one_policy(Algorithm::Log, MAX_LOG_LIMIT, 60)
+            .validate()
+            .is_ok());
+        // The other algorithms take the module's general bound.
+        assert!(one_policy(Algorithm::Fixed, 5000, 60).validate().is_ok());
+        assert!(one_policy(Algorithm::Gcra, MAX_LIMIT, 60)
+            .validate()
+            .is_ok());
+        let err = one_policy(Algorithm::Gcra, MAX_LIMIT + 1, 60)
+            .validate()
+            .unwrap_err();
+        assert!(err.contains(&MAX_LIMIT.to_string()), "{err}");
+        // The limiter refuses it at start, not on every request.
+        let refused =
+            crate::RateLimiter::new(one_policy(Algorithm::Log, 5000, 60), "redis://127.0.0.1:1");
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn windows_and_limit_counts_take_the_modules_bounds() {
+        let max_s = MAX_WINDOW_MS / 1000;
+        assert!(one_policy(Algorithm::Fixed, 1, max_s).validate().is_ok());
+        let err = one_policy(Algorithm::Fixed, 1, max_s + 1)
+            .validate()
+            .unwrap_err();
+        assert!(err.contains(&max_s.to_string()), "{err}");
+        let many: Vec<(u64, u64)> = (1..=MAX_LIMITS as u64 + 1).map(|w| (1, w)).collect();
+        let err = Config::default()
+            .limit_route("/x", &many)
+            .validate()
+            .unwrap_err();
+        assert!(err.contains(&MAX_LIMITS.to_string()), "{err}");
+        let enough = &many[..MAX_LIMITS];
+        assert!(Config::default()
+            .limit_route("/x", enough)
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
+    fn algorithms_are_read_by_name_in_any_case() {
+        for (text, want) in [("\"gcra\"", Algorithm::Gcra), ("\"LOG\"", Algorithm::Log)] {
+            let mut de = serde_json::Deserializer::from_str(text);
+            assert_eq!(algorithm(&mut de).unwrap(), want);
+        }
+        let mut de = serde_json::Deserializer::from_str("\"leaky\"");
+        let err = algorithm(&mut de).unwrap_err().to_string();
+        assert!(err.contains("unknown algorithm \"leaky\""), "{err}");
     }
 }

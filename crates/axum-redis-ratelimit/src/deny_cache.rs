@@ -1,57 +1,40 @@
 //! Clients already denied, answered 429 in-process until their retry time, so that a
 //! client hammering the API costs no Redis call until it could pass again.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::expiring_map::ExpiringMap;
 use super::plan::Verdict;
 
 pub struct DenyCache {
-    entries: Mutex<HashMap<String, (Instant, Verdict)>>,
-    max_entries: usize,
+    entries: ExpiringMap<Instant, Verdict>,
 }
 
 impl DenyCache {
     pub fn new(max_entries: usize) -> DenyCache {
         DenyCache {
-            entries: Mutex::new(HashMap::new()),
-            max_entries: max_entries.max(1),
+            entries: ExpiringMap::new(max_entries),
         }
     }
 
-    /// Remembers a denial until `until`. A full cache is swept of expired entries; if
-    /// it is still full the denial is not cached (Redis will answer instead).
+    /// Remembers a denial until `until`; a cache full of live denials does not take
+    /// it (Redis will answer instead).
     pub fn insert(&self, key: &str, until: Instant, verdict: &Verdict) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.max_entries && !entries.contains_key(key) {
-            let now = Instant::now();
-            entries.retain(|_, (until, _)| *until > now);
-            if entries.len() >= self.max_entries {
-                return;
-            }
-        }
-        entries.insert(key.to_string(), (until, verdict.clone()));
+        self.entries
+            .lock()
+            .insert(key, until, verdict.clone(), Instant::now());
     }
 
     /// Forgets a client's denial (a refund may have let it through already).
     pub fn remove(&self, key: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        self.entries.lock().remove(key);
     }
 
     /// The cached denial, with its times brought up to now, while it lasts.
     pub fn get(&self, key: &str, now: Instant) -> Option<Verdict> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (until, verdict) = entries.get(key)?;
-        if *until <= now {
-            entries.remove(key);
-            return None;
-        }
-        let left_ms = until.duration_since(now).as_millis();
-        let left_ms = u64::try_from(left_ms).unwrap_or(u64::MAX);
+        let mut entries = self.entries.lock();
+        let (until, verdict) = entries.live(key, now)?;
+        let left_ms = u64::try_from(until.duration_since(now).as_millis()).unwrap_or(u64::MAX);
         let mut v = verdict.clone();
         for o in v.outcomes.iter_mut().filter(|o| !o.allowed) {
             o.retry_after_ms = i64::try_from(left_ms).unwrap_or(i64::MAX);
@@ -62,15 +45,8 @@ impl DenyCache {
 
 /// How long a denial may be cached: its retry time, when it has one.
 pub fn cache_for(verdict: &Verdict) -> Option<Duration> {
-    let longest = verdict
-        .outcomes
-        .iter()
-        .filter(|o| !o.allowed)
-        .map(|o| u64::try_from(o.retry_after_ms).ok())
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .max()?;
-    (longest > 0).then(|| Duration::from_millis(longest))
+    let wait = u64::try_from(verdict.retry_after_ms()).ok()?;
+    (wait > 0).then(|| Duration::from_millis(wait))
 }
 
 #[cfg(test)]

@@ -32,6 +32,16 @@ pub enum RateLimitError {
     NoPeerAddress,
     /// Redis could not be reached and the failure mode is `closed`: 503.
     Unavailable,
+    /// A `KeyExtractor` refused the request with an answer of its own.
+    Rejected(Box<Response>),
+}
+
+impl RateLimitError {
+    /// A refusal with its own answer, for a `KeyExtractor`: a status and body
+    /// (`(StatusCode::FORBIDDEN, "no such user")`), or any other response.
+    pub fn rejected(response: impl IntoResponse) -> RateLimitError {
+        RateLimitError::Rejected(Box::new(response.into_response()))
+    }
 }
 
 impl std::fmt::Display for RateLimitError {
@@ -43,6 +53,9 @@ impl std::fmt::Display for RateLimitError {
             RateLimitError::UnknownApiKey => f.write_str("unknown API key"),
             RateLimitError::NoPeerAddress => f.write_str("the server gave no peer address"),
             RateLimitError::Unavailable => f.write_str("the rate limiter cannot be reached"),
+            RateLimitError::Rejected(r) => {
+                write!(f, "refused by the key extractor ({})", r.status())
+            }
         }
     }
 }
@@ -96,6 +109,7 @@ impl IntoResponse for RateLimitError {
                 })),
             )
                 .into_response(),
+            RateLimitError::Rejected(response) => *response,
         }
     }
 }

@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use redis::{Cmd, RedisError};
 use redis_ratelimit::script;
 
-use crate::config::AlgorithmName;
 use crate::plan::Plan;
+use redis_ratelimit::args::Algorithm;
 
 /// A form of the limiter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct Charge {
     pub limit: u64,
     pub window_s: u64,
     pub amount: i64,
-    pub algorithm: AlgorithmName,
+    pub algorithm: Algorithm,
 }
 
 /// What is asked of the server.
@@ -100,7 +100,7 @@ fn charge_command(form: Form, c: &Charge, load: bool) -> Cmd {
         }
     };
     cmd.arg(c.limit).arg(c.window_s).arg(c.amount);
-    cmd.arg("ALGORITHM").arg(c.algorithm.as_str());
+    cmd.arg("ALGORITHM").arg(c.algorithm.keyword());
     cmd
 }
 
@@ -139,7 +139,7 @@ fn check_command(form: Form, plan: &Plan, load: bool) -> Cmd {
     for (limit, window) in &plan.limits {
         cmd.arg(limit).arg(window);
     }
-    cmd.arg("ALGORITHM").arg(plan.algorithm.as_str());
+    cmd.arg("ALGORITHM").arg(plan.algorithm.keyword());
     cmd
 }
 
@@ -157,7 +157,7 @@ fn module_command(plan: &Plan) -> Cmd {
             cmd.arg(key).arg(limit).arg(window);
         }
     }
-    cmd.arg("ALGORITHM").arg(plan.algorithm.as_str());
+    cmd.arg("ALGORITHM").arg(plan.algorithm.keyword());
     cmd
 }
 
@@ -294,7 +294,7 @@ mod tests {
     fn plan(n: usize) -> Plan {
         Plan {
             policy: "p".into(),
-            algorithm: AlgorithmName::Sliding,
+            algorithm: Algorithm::Sliding,
             keys: (0..n).map(|i| format!("k{i}")).collect(),
             limits: (0..n).map(|i| (10 + i as u64, 60)).collect(),
         }
@@ -347,7 +347,7 @@ mod tests {
             limit: 10,
             window_s: 60,
             amount: -3,
-            algorithm: AlgorithmName::Gcra,
+            algorithm: Algorithm::Gcra,
         };
         let line = |form, load| args(&command(form, Ask::Charge(&c), load)).join(" ");
         assert_eq!(

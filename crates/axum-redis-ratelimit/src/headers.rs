@@ -6,7 +6,10 @@
 //! announces the quota and window, `RateLimit: "anon";r=7;t=42` what is left and the
 //! seconds until the quota is whole again.
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use redis_ratelimit::algorithm::Outcome;
+
+use crate::plan::{Plan, Verdict};
 
 /// One limit as the headers show it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,14 +95,35 @@ pub fn ratelimit_field(policy: &str, limits: &[LimitView]) -> String {
     field(policy, limits, ["r=", "t="], |l| (l.remaining, l.reset_s))
 }
 
-/// `Retry-After` in whole seconds (at least 1) for the longest wait among the limits
-/// that denied; `None` if one of them can never pass.
-pub fn retry_after_s(denying_retry_ms: impl IntoIterator<Item = i64>) -> Option<u64> {
-    let mut longest = 0u64;
-    for ms in denying_retry_ms {
-        longest = longest.max(u64::try_from(ms).ok()?);
-    }
-    Some(ceil_s(longest).max(1))
+/// `RateLimit-Policy` and `RateLimit` for a plan's verdict.
+pub fn fields(plan: &Plan, verdict: &Verdict) -> HeaderMap {
+    let views: Vec<LimitView> = verdict
+        .outcomes
+        .iter()
+        .zip(&plan.limits)
+        .map(|(o, &(_, window_s))| LimitView::new(window_s, o))
+        .collect();
+    let mut fields = HeaderMap::with_capacity(2);
+    fields.insert(
+        HeaderName::from_static("ratelimit-policy"),
+        header(&policy_field(&plan.policy, &views)),
+    );
+    fields.insert(
+        HeaderName::from_static("ratelimit"),
+        header(&ratelimit_field(&plan.policy, &views)),
+    );
+    fields
+}
+
+fn header(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `Retry-After` in whole seconds (at least 1) for a wait (`Verdict::retry_after_ms`);
+/// `None` when the request can never pass (-1).
+pub fn retry_after_s(retry_after_ms: i64) -> Option<u64> {
+    let ms = u64::try_from(retry_after_ms).ok()?;
+    Some(ceil_s(ms).max(1))
 }
 
 #[cfg(test)]
@@ -148,12 +172,35 @@ mod tests {
         }
     }
 
+    fn denied_by(waits: &[i64]) -> Verdict {
+        let mut outcomes: Vec<Outcome> = waits
+            .iter()
+            .map(|&retry_after_ms| Outcome {
+                allowed: false,
+                retry_after_ms,
+                ..outcome(10, 0, 1000)
+            })
+            .collect();
+        // A limit that allows does not count towards the wait.
+        outcomes.push(Outcome {
+            retry_after_ms: 99_000,
+            ..outcome(10, 5, 1000)
+        });
+        Verdict {
+            allowed: false,
+            outcomes,
+        }
+    }
+
     #[test]
     fn retry_after_rounds_up_takes_the_longest_wait_and_knows_never() {
-        assert_eq!(retry_after_s([1]), Some(1));
-        assert_eq!(retry_after_s([1000]), Some(1));
-        assert_eq!(retry_after_s([1001, 59_000]), Some(59));
-        assert_eq!(retry_after_s([0]), Some(1));
-        assert_eq!(retry_after_s([5000, -1]), None);
+        let s = |waits: &[i64]| retry_after_s(denied_by(waits).retry_after_ms());
+        assert_eq!(s(&[1]), Some(1));
+        assert_eq!(s(&[1000]), Some(1));
+        assert_eq!(s(&[1001, 59_000]), Some(59));
+        assert_eq!(s(&[0]), Some(1));
+        assert_eq!(s(&[5000, -1]), None);
+        assert_eq!(denied_by(&[5000, -1]).retry_after_ms(), -1);
+        assert_eq!(denied_by(&[1001, 59_000]).retry_after_ms(), 59_000);
     }
 }

@@ -1,10 +1,11 @@
 //! Who a request counts against: a `KeyExtractor` turns a request into a `Subject`
-//! (the tier that selects the policy, the id that selects the counters).
+//! (the tier that selects the policy, the id that selects the counters), or refuses it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use axum::http::HeaderMap;
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
 use ipnet::IpNet;
 
 use crate::config::{Config, ANONYMOUS};
@@ -20,14 +21,21 @@ pub struct Subject {
     pub id: String,
 }
 
-/// Names the subject of a request. `peer` is the TCP peer, when the server provides
-/// it (`into_make_service_with_connect_info::<SocketAddr>()`).
+/// Names the subject of a request from its parts (method, URI, headers, and the
+/// extensions earlier layers added: the TCP peer as `ConnectInfo<SocketAddr>` when the
+/// server provides it, an authenticated user). An `Err` is answered instead of the
+/// route: `RateLimitError::rejected` carries a response of the extractor's own.
 pub trait KeyExtractor: Send + Sync + 'static {
-    fn extract(
-        &self,
-        peer: Option<SocketAddr>,
-        headers: &HeaderMap,
-    ) -> Result<Subject, RateLimitError>;
+    fn extract(&self, request: &Parts) -> Result<Subject, RateLimitError>;
+}
+
+/// The TCP peer, when the server provides it
+/// (`into_make_service_with_connect_info::<SocketAddr>()`).
+pub fn peer(request: &Parts) -> Option<SocketAddr> {
+    request
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
 }
 
 /// The client's address, per IPv4 address or IPv6 /64, in the `anonymous` tier.
@@ -39,13 +47,9 @@ pub struct PeerIp {
 }
 
 impl KeyExtractor for PeerIp {
-    fn extract(
-        &self,
-        peer: Option<SocketAddr>,
-        headers: &HeaderMap,
-    ) -> Result<Subject, RateLimitError> {
-        let peer = peer.ok_or(RateLimitError::NoPeerAddress)?;
-        let ip = identity::client_ip(peer.ip(), headers, &self.trusted);
+    fn extract(&self, request: &Parts) -> Result<Subject, RateLimitError> {
+        let peer = peer(request).ok_or(RateLimitError::NoPeerAddress)?;
+        let ip = identity::client_ip(peer.ip(), &request.headers, &self.trusted);
         Ok(Subject {
             tier: ANONYMOUS.to_string(),
             id: identity::client_id(ip),
@@ -83,13 +87,9 @@ impl ApiKeyOrPeerIp {
 }
 
 impl KeyExtractor for ApiKeyOrPeerIp {
-    fn extract(
-        &self,
-        peer: Option<SocketAddr>,
-        headers: &HeaderMap,
-    ) -> Result<Subject, RateLimitError> {
-        let Some(key) = headers.get(API_KEY) else {
-            return self.peer.extract(peer, headers);
+    fn extract(&self, request: &Parts) -> Result<Subject, RateLimitError> {
+        let Some(key) = request.headers.get(API_KEY) else {
+            return self.peer.extract(request);
         };
         let (name, tier) = key
             .to_str()

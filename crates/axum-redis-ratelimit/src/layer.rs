@@ -2,12 +2,11 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
@@ -15,9 +14,11 @@ use crate::limiter::RateLimiter;
 use crate::reservation::Reservation;
 
 /// Limits the routes it wraps: `router.route_layer(RateLimitLayer::new(limiter))`.
-/// Handlers need know nothing of it; one that learns what its request cost only
-/// afterwards settles it through the `Reservation` in the request's extensions. The peer address comes from `ConnectInfo`, so serve
-/// with `into_make_service_with_connect_info::<SocketAddr>()`.
+/// As a route layer it sees the route's template (`MatchedPath`), so a policy for
+/// `/users/{id}` limits every user's page as one route. Handlers need know nothing of
+/// it; one that learns what its request cost only afterwards settles it through the
+/// `Reservation` in the request's extensions. The peer address comes from
+/// `ConnectInfo`, so serve with `into_make_service_with_connect_info::<SocketAddr>()`.
 #[derive(Clone)]
 pub struct RateLimitLayer {
     limiter: Arc<RateLimiter>,
@@ -25,6 +26,7 @@ pub struct RateLimitLayer {
 
 impl RateLimitLayer {
     pub fn new(limiter: Arc<RateLimiter>) -> RateLimitLayer {
+        limiter.metrics();
         RateLimitLayer { limiter }
     }
 }
@@ -66,16 +68,11 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let peer = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0);
-            let decided = limiter
-                .check_plan(request.uri().path(), peer, request.headers())
-                .await;
+            let (parts, body) = request.into_parts();
+            let decided = limiter.check_request(&parts).await;
             match decided {
                 Ok(checked) => {
-                    let mut request = request;
+                    let mut request = Request::from_parts(parts, body);
                     if let Some(plan) = checked.plan {
                         let reservation = Reservation::new(limiter.clone(), plan);
                         request.extensions_mut().insert(reservation);

@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 mod backend;
+mod circuit;
 pub mod config;
 mod deny_cache;
 mod error;
+mod expiring_map;
 mod forms;
 mod headers;
 mod identity;
@@ -23,4 +25,5 @@ pub use key::{ApiKeyOrPeerIp, KeyExtractor, PeerIp, Subject, API_KEY};
 pub use layer::{RateLimitLayer, RateLimitService};
 pub use limiter::{RateLimiter, Source};
 pub use redis_ratelimit::algorithm::Outcome;
+pub use redis_ratelimit::args::Algorithm;
 pub use reservation::Reservation;

@@ -2,18 +2,19 @@
 //! denial, or the failure mode), and the answer: the `RateLimit` fields to add, or
 //! the error to answer with.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::extract::MatchedPath;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
 
 use crate::backend::{Backend, Failure};
+use crate::circuit::Circuit;
 use crate::config::{Config, OnFailure};
 use crate::deny_cache::{self, DenyCache};
 use crate::error::{Denial, RateLimitError};
-use crate::headers::{self, LimitView};
+use crate::headers;
 use crate::key::{ApiKeyOrPeerIp, KeyExtractor, Subject};
 use crate::load::LoadSource;
 use crate::local::LocalLimiter;
@@ -38,8 +39,11 @@ pub(crate) struct Checked {
 /// Where a decision came from, as the metrics label it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
+    /// Redis answered.
     Redis,
-    LocalCache,
+    /// A denial Redis gave moments ago, answered from memory until its retry time.
+    DenyCache,
+    /// The failure mode, while Redis does not answer.
     Fallback,
 }
 
@@ -47,10 +51,28 @@ impl Source {
     fn label(self) -> &'static str {
         match self {
             Source::Redis => "redis",
-            Source::LocalCache => "local_cache",
+            Source::DenyCache => "deny_cache",
             Source::Fallback => "fallback",
         }
     }
+}
+
+/// What decided a request: a verdict and where it came from, or the failure mode
+/// without one (`open`: let it through; `closed`: 503).
+enum Decided {
+    Verdict(Verdict, Source),
+    Open,
+    Closed,
+}
+
+/// The route a request is limited as: the router's template (`/users/{id}`) when the
+/// layer runs inside a router, else the request's path.
+fn route_of(request: &Parts) -> &str {
+    request
+        .extensions
+        .get::<MatchedPath>()
+        .map(|m| m.as_str())
+        .unwrap_or_else(|| request.uri.path())
 }
 
 /// The rate limiter behind `RateLimitLayer`; share it as an `Arc` (the layer takes
@@ -62,17 +84,19 @@ pub struct RateLimiter {
     local: LocalLimiter,
     deny_cache: Option<DenyCache>,
     load: Option<Arc<dyn LoadSource>>,
-    redis_down_until: Mutex<Option<Instant>>,
-    fallback_active: AtomicBool,
+    circuit: Circuit,
     log: LogThrottle,
-    metrics: Metrics,
+    /// Registered on first use, under `metrics_prefix`: registering in `new` would
+    /// leave the default names exported at zero beside an app's own prefix.
+    metrics: std::sync::OnceLock<Metrics>,
+    metrics_prefix: String,
     /// (policy, decision, source, counter); a policy has one route.
     counters: Mutex<Vec<(String, &'static str, Source, metrics::Counter)>>,
 }
 
 /// The metric names, under a prefix of the app's choosing, and the handles that need
 /// no labels (registered once: a labelled key built per request costs allocations).
-struct Metrics {
+pub(crate) struct Metrics {
     requests: String,
     redis_call_seconds: metrics::Histogram,
     redis_errors: metrics::Counter,
@@ -112,10 +136,10 @@ impl RateLimiter {
             backend,
             deny_cache,
             load: None,
-            redis_down_until: Mutex::new(None),
-            fallback_active: AtomicBool::new(false),
+            circuit: Circuit::new(REDIS_RETRY_AFTER),
             log: LogThrottle::new(10),
-            metrics: Metrics::new("ratelimit"),
+            metrics: std::sync::OnceLock::new(),
+            metrics_prefix: "ratelimit".into(),
             counters: Mutex::new(Vec::new()),
             config,
         })
@@ -135,8 +159,15 @@ impl RateLimiter {
 
     /// Names the metrics `<prefix>_requests_total` and so on.
     pub fn with_metrics_prefix(mut self, prefix: &str) -> RateLimiter {
-        self.metrics = Metrics::new(prefix);
+        self.metrics_prefix = prefix.to_string();
         self
+    }
+
+    /// The metric handles, registered under the prefix on first use (a layer made
+    /// of the limiter registers them at once, so the series exist from the start).
+    pub(crate) fn metrics(&self) -> &Metrics {
+        self.metrics
+            .get_or_init(|| Metrics::new(&self.metrics_prefix))
     }
 
     /// The request counter for one set of labels. Handles are registered once and
@@ -158,7 +189,7 @@ impl RateLimiter {
             return c.clone();
         }
         let c = metrics::counter!(
-            self.metrics.requests.clone(),
+            self.metrics().requests.clone(),
             "route" => route.to_string(),
             "policy" => policy.to_string(),
             "decision" => decision,
@@ -181,7 +212,7 @@ impl RateLimiter {
 
     /// Whether the failure mode is in force because Redis did not answer.
     pub fn fallback_active(&self) -> bool {
-        self.fallback_active.load(Ordering::Relaxed)
+        self.circuit.active()
     }
 
     fn adaptive_factor(&self) -> f64 {
@@ -244,7 +275,10 @@ impl RateLimiter {
             return None;
         }
         match self.backend.charge(charge).await {
-            Ok(outcome) => Some(outcome),
+            Ok(outcome) => {
+                self.redis_answered();
+                Some(outcome)
+            }
             Err(failure) => {
                 self.redis_failed(failure);
                 None
@@ -253,10 +287,7 @@ impl RateLimiter {
     }
 
     fn redis_down(&self) -> bool {
-        self.redis_down_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|until| Instant::now() < until)
+        self.circuit.open(Instant::now())
     }
 
     /// Redis, unless it failed moments ago.
@@ -266,19 +297,12 @@ impl RateLimiter {
         }
         let started = Instant::now();
         let result = self.backend.check(plan).await;
-        self.metrics
+        self.metrics()
             .redis_call_seconds
             .record(started.elapsed().as_secs_f64());
         match result {
             Ok(verdict) => {
-                *self
-                    .redis_down_until
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = None;
-                if self.fallback_active.swap(false, Ordering::Relaxed) {
-                    tracing::info!("Redis answers again: limiting through Redis");
-                    self.metrics.fallback_active.set(0.0);
-                }
+                self.redis_answered();
                 Some(verdict)
             }
             Err(failure) => {
@@ -287,18 +311,20 @@ impl RateLimiter {
             }
         }
     }
-}
 
-impl RateLimiter {
+    /// A Redis call that answered: the end of an outage is logged once.
+    fn redis_answered(&self) {
+        if self.circuit.succeeded() {
+            tracing::info!("Redis answers again: limiting through Redis");
+            self.metrics().fallback_active.set(0.0);
+        }
+    }
+
     /// A failed Redis call: Redis is left alone for a moment, the failure mode takes
     /// over, and the first failure of an outage is logged.
     fn redis_failed(&self, failure: Failure) {
-        self.metrics.redis_errors.increment(1);
-        *self
-            .redis_down_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + REDIS_RETRY_AFTER);
-        if !self.fallback_active.swap(true, Ordering::Relaxed) {
+        self.metrics().redis_errors.increment(1);
+        if self.circuit.failed(Instant::now()) {
             // A server that offers no form was logged at ERROR, with the fix.
             if let Failure::Unavailable(error) = failure {
                 tracing::warn!(
@@ -307,86 +333,95 @@ impl RateLimiter {
                     "Redis unavailable: failure mode in force until it answers"
                 );
             }
-            self.metrics.fallback_active.set(1.0);
+            self.metrics().fallback_active.set(1.0);
         }
     }
 }
 
-fn header(value: &str) -> HeaderValue {
-    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
+/// The request path, as steps: who is asking and which policy applies (`plan_for`),
+/// what the deny cache, Redis or the failure mode says (`decide`), and what the
+/// response carries (`answer`).
 impl RateLimiter {
-    /// Decides one request: `Ok(None)` when no policy limits it (or Redis failed and
-    /// the failure mode is `open`), `Ok(Some(fields))` when it may go on with these
-    /// `RateLimit` fields, `Err` with the answer to give instead.
-    pub async fn check(
-        &self,
-        route: &str,
-        peer: Option<SocketAddr>,
-        request_headers: &HeaderMap,
-    ) -> Result<Option<HeaderMap>, RateLimitError> {
-        Ok(self.check_plan(route, peer, request_headers).await?.fields)
+    /// Decides one request from its parts: `Ok(None)` when no policy limits it (or
+    /// Redis failed and the failure mode is `open`), `Ok(Some(fields))` when it may go
+    /// on with these `RateLimit` fields, `Err` with the answer to give instead.
+    pub async fn check(&self, request: &Parts) -> Result<Option<HeaderMap>, RateLimitError> {
+        Ok(self.check_request(request).await?.fields)
     }
 
     /// `check`, and the plan an allowed request was counted on (for its reservation).
-    pub(crate) async fn check_plan(
+    pub(crate) async fn check_request(&self, request: &Parts) -> Result<Checked, RateLimitError> {
+        let route = route_of(request);
+        let Some((client, plan)) = self.plan_for(route, request)? else {
+            return Ok(Checked::default());
+        };
+        let decided = self.decide(&plan).await;
+        self.answer(route, &client, plan, decided)
+    }
+
+    /// Who is asking, and the plan of the policy for them on this route: `None` when
+    /// no policy limits the route for their tier (the extractor is not asked when
+    /// none limits the route at all).
+    fn plan_for(
         &self,
         route: &str,
-        peer: Option<SocketAddr>,
-        request_headers: &HeaderMap,
-    ) -> Result<Checked, RateLimitError> {
+        request: &Parts,
+    ) -> Result<Option<(Subject, Plan)>, RateLimitError> {
         if !self.config.is_limited(route) {
-            return Ok(Checked::default());
+            return Ok(None);
         }
-        let client: Subject = self.keys.extract(peer, request_headers)?;
+        let client = self.keys.extract(request)?;
         let Some(policy) = self.config.policy(route, &client.tier) else {
-            return Ok(Checked::default());
+            return Ok(None);
         };
         let plan = Plan::new(policy, &client.id, self.adaptive_factor());
-        let count = |source: Source, decision: &'static str| {
-            self.counter(route, &plan.policy, decision, source)
-                .increment(1);
-        };
+        Ok(Some((client, plan)))
+    }
 
+    /// A denial still cached, else Redis, else the failure mode.
+    async fn decide(&self, plan: &Plan) -> Decided {
         let cached = self
             .deny_cache
             .as_ref()
             .and_then(|c| c.get(&plan.keys[0], Instant::now()));
-        let (verdict, source) = match cached {
-            Some(v) => (v, Source::LocalCache),
-            None => match self.ask_redis(&plan).await {
-                Some(v) => (v, Source::Redis),
-                None => match self.config.redis.on_failure {
-                    OnFailure::Local => (self.local.check(&plan), Source::Fallback),
-                    OnFailure::Open => {
-                        count(Source::Fallback, "allowed");
-                        return Ok(Checked::default());
-                    }
-                    OnFailure::Closed => {
-                        count(Source::Fallback, "unavailable");
-                        return Err(RateLimitError::Unavailable);
-                    }
-                },
-            },
+        if let Some(verdict) = cached {
+            return Decided::Verdict(verdict, Source::DenyCache);
+        }
+        if let Some(verdict) = self.ask_redis(plan).await {
+            return Decided::Verdict(verdict, Source::Redis);
+        }
+        match self.config.redis.on_failure {
+            OnFailure::Local => Decided::Verdict(self.local.check(plan), Source::Fallback),
+            OnFailure::Open => Decided::Open,
+            OnFailure::Closed => Decided::Closed,
+        }
+    }
+
+    /// What the response carries, counted in the metrics: the `RateLimit` fields of an
+    /// allowed request, or the refusal.
+    fn answer(
+        &self,
+        route: &str,
+        client: &Subject,
+        plan: Plan,
+        decided: Decided,
+    ) -> Result<Checked, RateLimitError> {
+        let count = |source: Source, decision: &'static str| {
+            self.counter(route, &plan.policy, decision, source)
+                .increment(1);
         };
-
-        let views: Vec<LimitView> = verdict
-            .outcomes
-            .iter()
-            .zip(&plan.limits)
-            .map(|(o, &(_, window_s))| LimitView::new(window_s, o))
-            .collect();
-        let mut fields = HeaderMap::with_capacity(2);
-        fields.insert(
-            HeaderName::from_static("ratelimit-policy"),
-            header(&headers::policy_field(&plan.policy, &views)),
-        );
-        fields.insert(
-            HeaderName::from_static("ratelimit"),
-            header(&headers::ratelimit_field(&plan.policy, &views)),
-        );
-
+        let (verdict, source) = match decided {
+            Decided::Verdict(verdict, source) => (verdict, source),
+            Decided::Open => {
+                count(Source::Fallback, "allowed");
+                return Ok(Checked::default());
+            }
+            Decided::Closed => {
+                count(Source::Fallback, "unavailable");
+                return Err(RateLimitError::Unavailable);
+            }
+        };
+        let fields = headers::fields(&plan, &verdict);
         if verdict.allowed {
             count(source, "allowed");
             return Ok(Checked {
@@ -394,24 +429,30 @@ impl RateLimiter {
                 plan: Some(plan),
             });
         }
-
         count(source, "denied");
-        let denying = || verdict.outcomes.iter().filter(|o| !o.allowed);
-        let retry_after_ms = denying().map(|o| o.retry_after_ms).max().unwrap_or(0);
-        let retry_after_ms = if denying().any(|o| o.retry_after_ms < 0) {
-            -1
-        } else {
-            retry_after_ms
-        };
+        Err(self.refuse(route, client, &plan, &verdict, source, fields))
+    }
+
+    /// A denial: cached when Redis gave it, logged (throttled), answered 429.
+    fn refuse(
+        &self,
+        route: &str,
+        client: &Subject,
+        plan: &Plan,
+        verdict: &Verdict,
+        source: Source,
+        fields: HeaderMap,
+    ) -> RateLimitError {
         // Only Redis's denials are worth caching: the fallback limiter is in-process
         // already, and caching its denials would keep Redis out after it comes back.
         if source == Source::Redis {
             if let (Some(cache), Some(wait)) =
-                (self.deny_cache.as_ref(), deny_cache::cache_for(&verdict))
+                (self.deny_cache.as_ref(), deny_cache::cache_for(verdict))
             {
-                cache.insert(&plan.keys[0], Instant::now() + wait, &verdict);
+                cache.insert(&plan.keys[0], Instant::now() + wait, verdict);
             }
         }
+        let retry_after_ms = verdict.retry_after_ms();
         if let Some(suppressed) = self.log.admit(Instant::now()) {
             tracing::info!(
                 client = %client.id,
@@ -423,11 +464,11 @@ impl RateLimiter {
                 "rate limited"
             );
         }
-        Err(RateLimitError::TooManyRequests(Box::new(Denial {
+        RateLimitError::TooManyRequests(Box::new(Denial {
             policy: plan.policy.clone(),
             retry_after_ms,
-            retry_after_s: headers::retry_after_s(denying().map(|o| o.retry_after_ms)),
+            retry_after_s: headers::retry_after_s(retry_after_ms),
             fields,
-        })))
+        }))
     }
 }

@@ -2,36 +2,20 @@
 //! `local`). It runs the module's own algorithms on state kept in memory, so a client
 //! sees the same limits, per instance of the app instead of shared.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis_ratelimit::algorithm::{charge, decide_all, Now, Outcome, Value};
-use redis_ratelimit::args::{Algorithm, Limit, Options};
+use redis_ratelimit::args::{Limit, Options};
 use redis_ratelimit::state;
 
+use super::expiring_map::ExpiringMap;
 use super::plan::{Plan, Verdict};
-use crate::config::AlgorithmName;
 use crate::forms::Charge;
 
-/// Keys and their state; bounded, and swept of expired entries when full.
+/// Keys and their state (the bytes the module would store), until the expiry the
+/// module would give them; bounded.
 pub struct LocalLimiter {
-    entries: Mutex<HashMap<String, Entry>>,
-    max_entries: usize,
-}
-
-struct Entry {
-    value: Vec<u8>,
-    expire_at_ms: u64,
-}
-
-fn algorithm(name: AlgorithmName) -> Algorithm {
-    match name {
-        AlgorithmName::Fixed => Algorithm::Fixed,
-        AlgorithmName::Sliding => Algorithm::Sliding,
-        AlgorithmName::Gcra => Algorithm::Gcra,
-        AlgorithmName::Log => Algorithm::Log,
-    }
+    entries: ExpiringMap<u64, Vec<u8>>,
 }
 
 fn now() -> Now {
@@ -45,8 +29,7 @@ fn now() -> Now {
 impl LocalLimiter {
     pub fn new(max_entries: usize) -> LocalLimiter {
         LocalLimiter {
-            entries: Mutex::new(HashMap::new()),
-            max_entries: max_entries.max(1),
+            entries: ExpiringMap::new(max_entries),
         }
     }
 
@@ -62,7 +45,7 @@ impl LocalLimiter {
 
     fn charge_at(&self, c: &Charge, now: Now) -> Outcome {
         let options = Options {
-            algorithm: algorithm(c.algorithm),
+            algorithm: c.algorithm,
             burst: None,
             cost: 1,
         };
@@ -70,40 +53,29 @@ impl LocalLimiter {
             limit: c.limit,
             window_ms: c.window_s * 1000,
         };
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.lock();
         let now_ms = now.ms();
         let stored = entries
-            .get(&c.key)
-            .filter(|e| e.expire_at_ms > now_ms)
-            .and_then(|e| state::decode(&e.value).ok())
+            .live(&c.key, now_ms)
+            .and_then(|(_, bytes)| state::decode(bytes).ok())
             .filter(|s| s.algorithm() == options.algorithm);
         let decision = charge(stored, limit, &options, c.amount, now)
             .or_else(|_| charge(None, limit, &options, c.amount, now))
             .expect("fresh state is never refused");
         match decision.update {
-            Some(u) if u.value == Value::Gone => {
-                entries.remove(&c.key);
-            }
-            // Bounded as `check` is: a full map does not take a new client.
-            Some(u) if entries.len() < self.max_entries || entries.contains_key(&c.key) => {
+            Some(u) if u.value == Value::Gone => entries.remove(&c.key),
+            Some(u) => {
                 let value = u.value.as_bytes().to_vec();
-                let expire_at_ms = u.expire_at_ms;
-                entries.insert(
-                    c.key.clone(),
-                    Entry {
-                        value,
-                        expire_at_ms,
-                    },
-                );
+                entries.insert(&c.key, u.expire_at_ms, value, now_ms);
             }
-            _ => {}
+            None => {}
         }
         decision.outcome
     }
 
     fn check_at(&self, plan: &Plan, now: Now) -> Verdict {
         let options = Options {
-            algorithm: algorithm(plan.algorithm),
+            algorithm: plan.algorithm,
             burst: None,
             cost: 1,
         };
@@ -115,18 +87,21 @@ impl LocalLimiter {
                 window_ms: window_s * 1000,
             })
             .collect();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.lock();
         let now_ms = now.ms();
         // Expired state is gone, as it would be in Redis; state of another algorithm
-        // (after a configuration change) is dropped rather than refused.
-        let stored: Vec<_> = plan
+        // (after a configuration change) is dropped rather than refused. The map's
+        // bytes are copied out: a key may be read and then written in one call.
+        let stored_bytes: Vec<Option<Vec<u8>>> = plan
             .keys
             .iter()
-            .map(|k| {
-                entries
-                    .get(k)
-                    .filter(|e| e.expire_at_ms > now_ms)
-                    .and_then(|e| state::decode(&e.value).ok())
+            .map(|k| entries.live(k, now_ms).map(|(_, bytes)| bytes.clone()))
+            .collect();
+        let stored: Vec<_> = stored_bytes
+            .iter()
+            .map(|b| {
+                b.as_deref()
+                    .and_then(|b| state::decode(b).ok())
                     .filter(|s| s.algorithm() == options.algorithm)
             })
             .collect();
@@ -136,22 +111,12 @@ impl LocalLimiter {
                 .expect("fresh state is never refused"),
         };
         for (key, update) in plan.keys.iter().zip(joint.updates) {
-            let Some(update) = update else { continue };
-            if entries.len() >= self.max_entries && !entries.contains_key(key) {
-                entries.retain(|_, e| e.expire_at_ms > now_ms);
-                if entries.len() >= self.max_entries {
-                    // Full of live clients: this one is not remembered (it is allowed
-                    // now, as the decision says) rather than growing without bound.
-                    continue;
-                }
+            // A map full of live clients does not remember a new one: it is allowed
+            // now, as the decision says, rather than the map growing without bound.
+            if let Some(update) = update {
+                let value = update.value.as_bytes().to_vec();
+                entries.insert(key, update.expire_at_ms, value, now_ms);
             }
-            entries.insert(
-                key.clone(),
-                Entry {
-                    value: update.value.as_bytes().to_vec(),
-                    expire_at_ms: update.expire_at_ms,
-                },
-            );
         }
         Verdict {
             allowed: joint.allowed,
@@ -163,11 +128,12 @@ impl LocalLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis_ratelimit::args::Algorithm;
 
     fn plan(keys: &[&str], limits: &[(u64, u64)]) -> Plan {
         Plan {
             policy: "p".into(),
-            algorithm: AlgorithmName::Fixed,
+            algorithm: Algorithm::Fixed,
             keys: keys.iter().map(|k| k.to_string()).collect(),
             limits: limits.to_vec(),
         }
@@ -208,15 +174,12 @@ mod tests {
             limit: 10,
             window_s: 60,
             amount,
-            algorithm: AlgorithmName::Fixed,
+            algorithm: Algorithm::Fixed,
         };
         assert_eq!(l.charge_at(&c(15), t).remaining, 0, "in debt");
         assert!(!l.check_at(&p, t).allowed);
         assert_eq!(l.charge_at(&c(-100), t).remaining, 10);
-        assert!(
-            !l.entries.lock().unwrap().contains_key("c"),
-            "nothing left counted"
-        );
+        assert!(!l.entries.lock().contains_key("c"), "nothing left counted");
         assert!(l.check_at(&p, t).allowed);
     }
 
@@ -230,10 +193,10 @@ mod tests {
                     .allowed
             );
         }
-        assert_eq!(l.entries.lock().unwrap().len(), 3);
+        assert_eq!(l.entries.lock().len(), 3);
         // After the windows end, expired entries make room again.
         let later = Now::from_ms(1_700_000_061_000);
         l.check_at(&plan(&["new"], &[(1, 60)]), later);
-        assert!(l.entries.lock().unwrap().contains_key("new"));
+        assert!(l.entries.lock().contains_key("new"));
     }
 }

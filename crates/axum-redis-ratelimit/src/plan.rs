@@ -3,14 +3,15 @@
 
 use redis_ratelimit::algorithm::Outcome;
 
-use crate::config::{AlgorithmName, Policy};
+use crate::config::Policy;
 use crate::forms::Charge;
+use redis_ratelimit::args::Algorithm;
 
 /// The limits one request is checked against, all or nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     pub policy: String,
-    pub algorithm: AlgorithmName,
+    pub algorithm: Algorithm,
     /// One per limit, in the policy's order.
     pub keys: Vec<String>,
     /// (limit, window in seconds), in the same order.
@@ -87,6 +88,21 @@ pub struct Verdict {
     pub outcomes: Vec<Outcome>,
 }
 
+impl Verdict {
+    /// The wait before the request could pass: the longest among the limits that
+    /// deny it, -1 when one of them never allows it, 0 when none denies.
+    pub fn retry_after_ms(&self) -> i64 {
+        let mut longest = 0;
+        for o in self.outcomes.iter().filter(|o| !o.allowed) {
+            if o.retry_after_ms < 0 {
+                return -1;
+            }
+            longest = longest.max(o.retry_after_ms);
+        }
+        longest
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,7 +113,7 @@ mod tests {
             name: "anon".into(),
             route: "/api/data".into(),
             tier: "anonymous".into(),
-            algorithm: AlgorithmName::Fixed,
+            algorithm: Algorithm::Fixed,
             limits: limits
                 .iter()
                 .map(|&(limit, window_s)| LimitSpec { limit, window_s })

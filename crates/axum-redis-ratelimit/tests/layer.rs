@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
@@ -86,13 +87,14 @@ async fn a_plain_router_is_limited_per_client_address() {
 struct UserId;
 
 impl KeyExtractor for UserId {
-    fn extract(
-        &self,
-        _peer: Option<SocketAddr>,
-        headers: &HeaderMap,
-    ) -> Result<Subject, RateLimitError> {
-        let user = headers.get("x-user-id").and_then(|v| v.to_str().ok());
-        let user = user.ok_or(RateLimitError::UnknownApiKey)?;
+    fn extract(&self, request: &Parts) -> Result<Subject, RateLimitError> {
+        let user = request
+            .headers
+            .get("x-user-id")
+            .and_then(|v| v.to_str().ok());
+        // Refused with an answer of the extractor's own.
+        let user =
+            user.ok_or_else(|| RateLimitError::rejected((StatusCode::FORBIDDEN, "sign in first")))?;
         Ok(Subject {
             tier: "anonymous".into(),
             id: format!("user:{user}"),
@@ -127,7 +129,39 @@ async fn a_key_extractor_of_ones_own_decides_who_counts() {
     let bob = get_from(&app, "/hello", "192.0.2.1:1", &[("x-user-id", "bob")]).await;
     assert_eq!(bob.status(), StatusCode::OK);
     let nobody = get_from(&app, "/hello", "192.0.2.1:1", &[]).await;
-    assert_eq!(nobody.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(nobody.status(), StatusCode::FORBIDDEN);
+    let body = axum::body::to_bytes(nobody.into_body(), 1024)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"sign in first");
+    // Nothing was counted for the refused request.
+    assert_eq!(server.calls("ratelimit.mcheck"), 3);
+}
+
+#[tokio::test]
+async fn a_policy_for_a_templated_route_limits_every_path_it_matches_as_one() {
+    let server = redis();
+    let config = Config::default().limit_route("/users/{id}", &[(2, 60)]);
+    let limiter = Arc::new(RateLimiter::new(config, &server.url()).unwrap());
+    let app = Router::new()
+        .route("/users/{id}", get(|| async { "user" }))
+        .route("/other/{id}", get(|| async { "other" }))
+        .route_layer(RateLimitLayer::new(limiter));
+    let peer = "192.0.2.1:1";
+    assert_eq!(
+        get_from(&app, "/users/1", peer, &[]).await.status(),
+        StatusCode::OK
+    );
+    let second = get_from(&app, "/users/2", peer, &[]).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(field(&second, "ratelimit"), "\"users-{id}\";r=0;t=60");
+    let third = get_from(&app, "/users/3", peer, &[]).await;
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    // A route no policy names is not limited.
+    let other = get_from(&app, "/other/1", peer, &[]).await;
+    assert_eq!(other.status(), StatusCode::OK);
+    assert_eq!(field(&other, "ratelimit"), "");
+    assert_eq!(server.calls("ratelimit.check"), 3);
 }
 
 /// Counts the statuses of `n` requests from one address.
