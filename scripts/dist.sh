@@ -59,9 +59,24 @@ epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 tar -C target/dist-stage --sort=name --owner=0 --group=0 --numeric-owner \
   --mtime="@$epoch" -czf "dist/$name.tar.gz" "$name"
 
-echo "== the crates (cargo package, verified against each other)"
-cargo package -q --allow-dirty -p redis-ratelimit -p axum-redis-ratelimit
+echo "== the crates (cargo package, each built from its package)"
+# Packaged together, so that the layer crate's dependency on the module crate
+# resolves. Each is then built from its packaged source outside the workspace, the
+# layer against the packaged module crate: what `cargo package` verifies, without
+# its local registry, whose crates cargo takes for immutable (an earlier run's build
+# of the same version would be used instead of today's). The builds share target/.
+cargo package -q --allow-dirty --no-verify -p redis-ratelimit -p axum-redis-ratelimit
 cp "target/package/redis-ratelimit-$version.crate" "target/package/axum-redis-ratelimit-$version.crate" dist/
+unpacked=$(mktemp -d)
+trap 'rm -rf "$unpacked"' EXIT
+for crate in redis-ratelimit axum-redis-ratelimit; do
+  tar -xzf "dist/$crate-$version.crate" -C "$unpacked"
+done
+module_crate=$unpacked/redis-ratelimit-$version
+CARGO_TARGET_DIR=$root/target cargo build -q --locked --manifest-path "$module_crate/Cargo.toml"
+CARGO_TARGET_DIR=$root/target cargo build -q --manifest-path "$unpacked/axum-redis-ratelimit-$version/Cargo.toml" \
+  --config "patch.crates-io.redis-ratelimit.path='$module_crate'"
+echo "both crates build from their packages"
 
 echo "== the sdist: the Python package and the module's crate under module/"
 sdist=target/dist-stage/sdist
@@ -71,7 +86,7 @@ cp -L python/LICENSE "$sdist/LICENSE"
 # The package's sources only: not the module or the Lua file a local build copied in.
 tar -C python/src --exclude=__pycache__ --exclude='*.py[cod]' --exclude='*.so' \
   --exclude=ratelimit.lua -cf - redis_ratelimit | tar -xf - -C "$sdist/src"
-tar -xzf "target/package/redis-ratelimit-$version.crate" -C "$sdist"
+tar -xzf "dist/redis-ratelimit-$version.crate" -C "$sdist"
 mv "$sdist/redis-ratelimit-$version" "$sdist/module"
 "$tools" -m build --sdist --outdir dist "$sdist" >/dev/null
 sdist_file=dist/redis_ratelimit-$version.tar.gz

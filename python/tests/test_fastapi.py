@@ -39,6 +39,13 @@ def make_app(server: Server, **options: Any) -> tuple[FastAPI, Limiter]:
     async def both() -> dict[str, bool]:
         return {"ok": True}
 
+    @app.get(
+        "/added",
+        dependencies=[Depends(limiter.limit("10/minute", name="added", override_defaults=False))],
+    )
+    async def added() -> dict[str, bool]:
+        return {"ok": True}
+
     @app.get("/open")
     @limiter.exempt
     async def open_() -> dict[str, bool]:
@@ -101,9 +108,12 @@ def test_middleware_defaults_and_exempt(server: Server) -> None:
         assert denied.headers["RateLimit-Policy"] == '"default";q=3;w=60'
         assert all(client.get("/open").status_code == 200 for _ in range(5))
         assert "RateLimit" not in client.get("/open").headers
-        # A route with its own limits reports both: the defaults, then its own.
+        # A route's own limits replace the defaults...
         r = client.get("/ten")
-        assert r.headers["RateLimit-Policy"] == '"default";q=3;w=60, "ten";q=10;w=60'
+        assert r.headers["RateLimit-Policy"] == '"ten";q=10;w=60'
+        # ...unless added to them: then it reports both, the defaults first.
+        r = client.get("/added")
+        assert r.headers["RateLimit-Policy"] == '"default";q=3;w=60, "added";q=10;w=60'
 
 
 def test_tiers_by_api_key(app_client: TestClient) -> None:

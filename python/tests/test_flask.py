@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -176,3 +177,24 @@ def test_a_bad_limit_string_fails_at_decoration() -> None:
     limiter = Limiter(app, redis=redis.Redis(port=1))
     with pytest.raises(ValueError, match="unknown unit 'fortnight'"):
         limiter.limit("10/fortnight")
+
+
+def test_two_limits_on_one_view_count_all_or_nothing(server: Server) -> None:
+    app = Flask(__name__)
+    limiter = Limiter(app, redis=server.url)
+
+    @app.get("/two")
+    @limiter.limit("2/3 seconds", name="outer")
+    @limiter.limit("5/minute", name="inner")
+    def two() -> Any:
+        return jsonify(ok=True)
+
+    answers = [get(app, "/two") for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    assert answers[2].get_json()["policy"] == "outer"
+    # Once the outer window has passed, the inner limit shows two counted, not three:
+    # the refused request gave back what the inner limit had counted for it.
+    time.sleep(3.1)
+    fourth = get(app, "/two")
+    assert fourth.status_code == 200
+    assert '"inner";r=2;' in fourth.headers["RateLimit"], fourth.headers["RateLimit"]

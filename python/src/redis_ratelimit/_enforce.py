@@ -4,7 +4,10 @@ failure modes, and the HTTP fields and body they answer with.
 A policy is the limits of one route (or the defaults) with the function that names
 the subject (client address, API key, ...). Each request makes one Redis call per
 policy: ``RATELIMIT.CHECK`` for one limit, ``RATELIMIT.MCHECK`` for several, so a
-denied request counts against none of a policy's limits.
+denied request counts against none of a policy's limits. Where several policies apply
+(the defaults beside a route's own, with ``override_defaults=False``), what the ones
+before a refusing policy counted is given back (``RATELIMIT.CHARGE``), so a refused
+request counts against none of them either.
 
 When Redis fails (connection refused, timeout, an error reply), or answers without
 offering any form of the limiter (no module, and neither functions nor scripts
@@ -76,6 +79,8 @@ class Policy(Generic[R]):
     #: Reserve the cost and settle it with what this callable of the response says was
     #: used (one value, or one per limit), once the response is made.
     settle: Optional[Callable[[Any], Cost]] = None
+    #: A route's own limits replace the default limits; ``False`` adds them instead.
+    override_defaults: bool = True
 
     def limits(self, request: R) -> tuple[Limit, ...]:
         spec = self.spec(request) if callable(self.spec) else self.spec
@@ -271,8 +276,12 @@ class Enforcer(_Outage):
         super().__init__(limiter, on_failure=on_failure, retry_interval=retry_interval)
         self.limiter = limiter
 
-    def evaluate(self, policy: Policy[R], request: R) -> Verdict:
+    def evaluate(self, policy: Policy[R], request: R, reserve: bool = False) -> Verdict:
+        """``reserve``: keep what is counted as a reservation, to settle or give back,
+        as a policy with ``settle`` does."""
         call = self.prepare(policy, request)
+        if reserve:
+            call = replace(call, reserve=True)
         if self.redis_usable():
             try:
                 if call.reserve:
@@ -290,6 +299,32 @@ class Enforcer(_Outage):
                 self.recovered()
                 return verdict
         return self.fallback(policy, call)
+
+    def evaluate_all(self, policies: Sequence[Policy[R]], request: R) -> list[Verdict]:
+        """The policies in turn, up to the first that refuses the request; a request
+        refused by one counts against none: what the ones before counted is given back.
+        (One policy's limits are one call, all or nothing already.)"""
+        several = len(policies) > 1
+        verdicts: list[Verdict] = []
+        for policy in policies:
+            verdicts.append(self.evaluate(policy, request, reserve=several))
+            if not verdicts[-1].allowed:
+                for earlier in verdicts[:-1]:
+                    self.give_back(earlier)
+                break
+        return verdicts
+
+    def give_back(self, verdict: Verdict) -> None:
+        """Cancels a verdict's reservation; a failure to reach Redis is logged."""
+        reservation = verdict.reservation
+        if not isinstance(reservation, Reservation) or reservation.closed:
+            return
+        try:
+            reservation.cancel()
+        except REDIS_FAILURES as err:
+            log.warning(
+                "rate limiting: could not give back a count (%s: %s)", type(err).__name__, err
+            )
 
     def fallback(self, policy: Policy[Any], call: Call) -> Verdict:
         if self.on_failure != "local":
@@ -348,6 +383,18 @@ class AsyncEnforcer(_Outage):
                 self.recovered()
                 return verdict
         return await self.fallback(policy, call)
+
+    async def give_back(self, verdict: Verdict) -> None:
+        """``Enforcer.give_back``, awaited."""
+        reservation = verdict.reservation
+        if not isinstance(reservation, AsyncReservation) or reservation.closed:
+            return
+        try:
+            await reservation.cancel()
+        except REDIS_FAILURES as err:
+            log.warning(
+                "rate limiting: could not give back a count (%s: %s)", type(err).__name__, err
+            )
 
     async def fallback(self, policy: Policy[Any], call: Call) -> Verdict:
         if self.on_failure != "local":

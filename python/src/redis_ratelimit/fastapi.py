@@ -15,8 +15,10 @@ async def search(): ...
 ``Limiter(app)``, or ``Limiter()`` then ``limiter.init_app(app)``, as with Flask:
 ``init_app`` answers ``RateLimitExceeded`` with its JSON body and adds
 ``RateLimitMiddleware``, which applies ``default_limits`` to every route (adding the
-middleware yourself as well still counts each request once). A route's dependency adds
-its limits to the defaults; ``@limiter.exempt`` takes a route out of the defaults.
+middleware yourself as well still counts each request once). As with Flask, a route's
+own limits (its ``limit`` or ``reserve`` dependencies) replace the defaults, and
+``override_defaults=False`` adds them instead; a request refused by any counts against
+none. ``@limiter.exempt`` takes a route out of the defaults.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from typing import Any, Callable, Optional, TypeVar, Union
 
 import redis.asyncio
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -47,6 +48,7 @@ from ._enforce import (
     rate_limit_fields,
     too_many_requests,
 )
+from ._framework import DEFAULT_URL, Settings, exempt, is_exempt, url_client_options
 from .client import AsyncRateLimiter
 from .limits import LimitSpec, parse_limits
 from .reservation import AsyncReservation
@@ -56,7 +58,10 @@ Reservation = AsyncReservation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_EXEMPT = "__redis_ratelimit_exempt__"
+#: Marks a limit dependency: (its limiter, whether it replaces the defaults).
+_LIMITS = "__redis_ratelimit_limits__"
+#: The request's verdicts so far (in its ASGI scope), given back if a later one refuses.
+_COUNTED = "redis_ratelimit.counted"
 
 
 def remote_address(request: Request) -> str:
@@ -94,13 +99,7 @@ class _ClientFromUrl:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            # 250 ms and no retry: see redis_ratelimit.flask.
-            client = redis.asyncio.Redis.from_url(
-                self.url,
-                socket_timeout=0.25,
-                socket_connect_timeout=0.25,
-                retry=Retry(NoBackoff(), 0),
-            )
+            client = redis.asyncio.Redis.from_url(self.url, **url_client_options(Retry))
             self._clients[loop] = client
         return client
 
@@ -110,7 +109,7 @@ class _ClientFromUrl:
 
 def _client(source: Union[str, Any, None]) -> Any:
     if source is None or isinstance(source, str):
-        return _ClientFromUrl(source or "redis://127.0.0.1:6379")
+        return _ClientFromUrl(source or DEFAULT_URL)
     return source
 
 
@@ -126,7 +125,7 @@ def _refusal(
     return None
 
 
-class Limiter:
+class Limiter(Settings[Request]):
     """Rate limits for a FastAPI or Starlette app; the arguments are those of
     ``redis_ratelimit.flask.Limiter``, with a ``redis.asyncio`` client or a URL."""
 
@@ -143,9 +142,7 @@ class Limiter:
         prefix: str = "ratelimit:",
         retry_interval: float = 1.0,
     ) -> None:
-        self.key_func = key_func
-        self.headers = headers
-        self.default_limits = parse_limits(default_limits) if default_limits else ()
+        super().__init__(key_func=key_func, default_limits=default_limits, headers=headers)
         self.limiter = AsyncRateLimiter(_client(redis), prefix=prefix, algorithm=algorithm)
         self.enforcer = AsyncEnforcer(
             self.limiter, on_failure=on_failure, retry_interval=retry_interval
@@ -173,17 +170,19 @@ class Limiter:
         algorithm: Optional[str] = None,
         scope: Optional[str] = None,
         name: Optional[str] = None,
+        override_defaults: bool = True,
     ) -> Callable[[Request, Response], Awaitable[None]]:
         """A dependency limiting the routes that use it:
         ``dependencies=[Depends(limiter.limit("10/minute"))]``. Without ``scope``,
         each route keeps its own counters. ``cost`` is one cost for every limit or one
-        per limit, or a callable of the request (async or not) giving either."""
+        per limit, or a callable of the request (async or not) giving either. The
+        route's limits replace the defaults; ``override_defaults=False`` adds them."""
         check = self._dependency(spec, key_func, cost, algorithm, scope, name, reserve=False)
 
         async def dependency(request: Request, response: Response) -> None:
             await check(request, response)
 
-        return dependency
+        return self._mark(dependency, override_defaults)
 
     def reserve(
         self,
@@ -194,6 +193,7 @@ class Limiter:
         algorithm: Optional[str] = None,
         scope: Optional[str] = None,
         name: Optional[str] = None,
+        override_defaults: bool = True,
     ) -> Callable[[Request, Response], Awaitable[Reservation]]:
         """``limit``, for a cost known only once the request is done: the dependency
         hands the endpoint its ``Reservation`` of ``cost`` (an estimate), to settle
@@ -217,7 +217,26 @@ class Limiter:
             # The "open" failure mode: nothing was counted, there is nothing to settle.
             return AsyncReservation.unlimited(verdict.limits)
 
+        return self._mark(dependency, override_defaults)
+
+    def _mark(self, dependency: F, override_defaults: bool) -> F:
+        """Marks a dependency as this limiter's limits, for the middleware's rule."""
+        setattr(dependency, _LIMITS, (self, override_defaults))
         return dependency
+
+    def own_limits(self, route: Any) -> list[bool]:
+        """The ``override_defaults`` of each of this limiter's limit dependencies on a
+        route (its own, its router's, nested ones)."""
+        found: list[bool] = []
+        pending = [getattr(route, "dependant", None)]
+        while pending:
+            dependant = pending.pop()
+            for sub in getattr(dependant, "dependencies", ()):
+                mark = getattr(sub.call, _LIMITS, None)
+                if mark is not None and mark[0] is self:
+                    found.append(mark[1])
+                pending.append(sub)
+        return found
 
     def _dependency(
         self,
@@ -235,33 +254,51 @@ class Limiter:
             parse_limits(spec)
 
         async def evaluate(request: Request, response: Response) -> Verdict:
-            route = request.scope.get("route")
-            own = scope or (getattr(route, "path", None) or request.url.path)
-            weight = cost(request) if callable(cost) else cost
-            if inspect.isawaitable(weight):
-                weight = await weight
-            policy: Policy[Request] = Policy(
-                spec=spec,
-                key_func=key_func or self.key_func,
-                scope=own,
-                name=name or scope or getattr(route, "name", None) or "route",
-                cost=weight,
-                algorithm=algorithm,
-            )
-            verdict = await self.enforcer.evaluate(policy, request, reserve=reserve)
+            policy = await self._route_policy(request, spec, key_func, cost, algorithm, scope, name)
+            # Always a reservation: if a later policy of this request refuses it, what
+            # this one counted is given back.
+            verdict = await self.enforcer.evaluate(policy, request, reserve=True)
+            counted: list[Verdict] = request.scope.setdefault(_COUNTED, [])
             fields = rate_limit_fields([verdict]) if self.headers else {}
             refusal = _refusal(verdict, fields)
             if refusal is not None:
+                for earlier in counted:
+                    await self.enforcer.give_back(earlier)
+                counted.clear()
                 raise RateLimitExceeded(*refusal)
+            counted.append(verdict)
             _merge(response.headers, fields)
             return verdict
 
         return evaluate
 
+    async def _route_policy(
+        self,
+        request: Request,
+        spec: Union[LimitSpec, Callable[[Request], LimitSpec]],
+        key_func: Optional[Callable[[Request], str]],
+        cost: Union[Cost, Callable[[Request], Union[Cost, Awaitable[Cost]]]],
+        algorithm: Optional[str],
+        scope: Optional[str],
+        name: Optional[str],
+    ) -> Policy[Request]:
+        """A route dependency's policy for one request (its cost worked out)."""
+        route = request.scope.get("route")
+        weight = cost(request) if callable(cost) else cost
+        if inspect.isawaitable(weight):
+            weight = await weight
+        return Policy(
+            spec=spec,
+            key_func=key_func or self.key_func,
+            scope=scope or (getattr(route, "path", None) or request.url.path),
+            name=name or scope or getattr(route, "name", None) or "route",
+            cost=weight,
+            algorithm=algorithm,
+        )
+
     def exempt(self, endpoint: F) -> F:
         """Takes an endpoint out of the defaults that ``RateLimitMiddleware`` applies."""
-        setattr(endpoint, _EXEMPT, True)
-        return endpoint
+        return exempt(endpoint)
 
 
 def _merge(headers: MutableHeaders, fields: dict[str, str], *, first: bool = False) -> None:
@@ -291,34 +328,38 @@ class RateLimitMiddleware:
                 return route
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # One limiter's defaults count once per request, however many times the
-        # middleware was added (by init_app and by hand).
+    def _defaults_apply(self, scope: Scope) -> tuple[bool, Any]:
+        """Whether the defaults apply to this request, and its route: not twice (the
+        middleware added by init_app and by hand), not to an exempt endpoint, and not
+        where the route's own limits replace them."""
         applied = scope.setdefault("redis_ratelimit.defaults", set())
-        unlimited = scope["type"] != "http" or not self.limiter.default_limits
-        if unlimited or id(self.limiter) in applied:
-            await self.app(scope, receive, send)
-            return
+        if scope["type"] != "http" or not self.limiter.default_limits:
+            return False, None
+        if id(self.limiter) in applied:
+            return False, None
         applied.add(id(self.limiter))
         route = self._route(scope)
-        if getattr(getattr(route, "endpoint", None), _EXEMPT, False):
+        if is_exempt(getattr(route, "endpoint", None)):
+            return False, route
+        own = self.limiter.own_limits(route)
+        return not own or not all(own), route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        apply, route = self._defaults_apply(scope)
+        if not apply:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        path = getattr(route, "path", None) or scope["path"]
-        policy: Policy[Request] = Policy(
-            spec=self.limiter.default_limits,
-            key_func=self.limiter.key_func,
-            scope=f"default:{path}",
-            name="default",
-        )
-        verdict = await self.limiter.enforcer.evaluate(policy, request)
+        policy = self.limiter.default_policy(getattr(route, "path", None) or scope["path"])
+        # A reservation, given back if the route's own limits then refuse the request.
+        verdict = await self.limiter.enforcer.evaluate(policy, request, reserve=True)
         fields = rate_limit_fields([verdict]) if self.limiter.headers else {}
         refusal = _refusal(verdict, fields)
         if refusal is not None:
             status, body, headers = refusal
             await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
             return
+        scope.setdefault(_COUNTED, []).append(verdict)
 
         async def send_with_fields(message: Message) -> None:
             if message["type"] == "http.response.start" and fields:

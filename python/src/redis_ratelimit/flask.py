@@ -14,7 +14,8 @@ def search(): ...
 
 Every response of a limited route carries ``RateLimit-Policy`` and ``RateLimit``; a
 denied request gets 429 with ``Retry-After`` and a JSON body. A route's own limits
-replace the default limits; ``@limiter.exempt`` takes a route out of both.
+replace the default limits (``override_defaults=False`` adds them instead; a request
+refused by any counts against none); ``@limiter.exempt`` takes a route out of both.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any, Callable, Optional, TypeVar, Union
 import redis
 from flask import Flask, Response, g, jsonify, request
 from flask import Request as FlaskRequest
-from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._enforce import (
@@ -37,13 +37,13 @@ from ._enforce import (
     rate_limit_fields,
     too_many_requests,
 )
+from ._framework import DEFAULT_URL, Settings, exempt, is_exempt, url_client_options
 from .client import RateLimiter
 from .limits import LimitSpec, parse_limits
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _POLICIES = "__redis_ratelimit_policies__"
-_EXEMPT = "__redis_ratelimit_exempt__"
 
 
 def remote_address(req: FlaskRequest) -> str:
@@ -55,19 +55,11 @@ def remote_address(req: FlaskRequest) -> str:
 
 def _client(source: Union[str, Any, None]) -> Any:
     if source is None or isinstance(source, str):
-        # A bounded wait, so that an unreachable or stalled Redis costs a request
-        # little: 250 ms, and no retry (redis-py 6+ retries a timed-out call three
-        # times by default, which would hold the request for seconds).
-        return redis.Redis.from_url(
-            source or "redis://127.0.0.1:6379",
-            socket_timeout=0.25,
-            socket_connect_timeout=0.25,
-            retry=Retry(NoBackoff(), 0),
-        )
+        return redis.Redis.from_url(source or DEFAULT_URL, **url_client_options(Retry))
     return source
 
 
-class Limiter:
+class Limiter(Settings[FlaskRequest]):
     """Rate limits for a Flask app.
 
     ``redis``: a client (``redis.Redis``, ``RedisCluster``, a Sentinel's
@@ -92,9 +84,7 @@ class Limiter:
         prefix: str = "ratelimit:",
         retry_interval: float = 1.0,
     ) -> None:
-        self.key_func = key_func
-        self.headers = headers
-        self.default_limits = parse_limits(default_limits) if default_limits else ()
+        super().__init__(key_func=key_func, default_limits=default_limits, headers=headers)
         self.limiter = RateLimiter(_client(redis), prefix=prefix, algorithm=algorithm)
         self.enforcer = Enforcer(self.limiter, on_failure=on_failure, retry_interval=retry_interval)
         if app is not None:
@@ -115,6 +105,7 @@ class Limiter:
         algorithm: Optional[str] = None,
         scope: Optional[str] = None,
         name: Optional[str] = None,
+        override_defaults: bool = True,
     ) -> Callable[[F], F]:
         """Limits a view: ``spec`` as ``"10/minute"``, ``"5/second;100/minute"``
         (all or nothing), or a callable of the request giving one. ``cost`` is one
@@ -124,7 +115,8 @@ class Limiter:
         was used (likewise one value or one per limit) and the difference is charged
         or given back. ``scope`` shares counters between routes that name the same
         scope (default: the view's own); ``name`` is the policy's name in the response
-        fields (default: the scope)."""
+        fields (default: the scope). The view's limits replace the default limits;
+        with ``override_defaults=False`` they are added to them."""
         if not callable(spec):
             parse_limits(spec)  # a bad string fails here, at import, not per request
 
@@ -138,6 +130,7 @@ class Limiter:
                 cost=cost,
                 algorithm=algorithm,
                 settle=settle,
+                override_defaults=override_defaults,
             )
             policies = list(getattr(view, _POLICIES, ()))
             setattr(view, _POLICIES, [*policies, policy])
@@ -147,35 +140,21 @@ class Limiter:
 
     def exempt(self, view: F) -> F:
         """Takes a view out of every limit, default or its own."""
-        setattr(view, _EXEMPT, True)
-        return view
+        return exempt(view)
 
     def _policies(self) -> list[Policy[FlaskRequest]]:
         from flask import current_app
 
         view = current_app.view_functions.get(request.endpoint or "")
-        if view is None or getattr(view, _EXEMPT, False):
+        if view is None or is_exempt(view):
             return []
         own: list[Policy[FlaskRequest]] = getattr(view, _POLICIES, [])
-        if own:
-            return own
-        if not self.default_limits:
-            return []
-        return [
-            Policy(
-                spec=self.default_limits,
-                key_func=self.key_func,
-                scope=f"default:{request.endpoint}",
-                name="default",
-            )
-        ]
+        return self.applicable(own, str(request.endpoint))
 
     def _before_request(self) -> Optional[Response]:
-        verdicts: list[Verdict] = []
+        verdicts = self.enforcer.evaluate_all(self._policies(), request)
         g._redis_ratelimit = verdicts
-        for policy in self._policies():
-            verdict = self.enforcer.evaluate(policy, request)
-            verdicts.append(verdict)
+        for verdict in verdicts:
             if verdict.unavailable:
                 response = jsonify(UNAVAILABLE_BODY)
                 response.status_code = 503
