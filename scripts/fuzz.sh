@@ -18,7 +18,15 @@ fi
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  mapfile -t targets < <(cargo +nightly fuzz list)
+  # Every target in fuzz/fuzz_targets: a listing that fails, or finds fewer, is an
+  # error, never a run of nothing.
+  listed=$(cargo +nightly fuzz list)
+  mapfile -t targets <<<"$listed"
+  files=$(find fuzz/fuzz_targets -name '*.rs' | wc -l)
+  if [ -z "$listed" ] || [ "${#targets[@]}" -ne "$files" ]; then
+    echo "cargo fuzz list named ${#targets[@]} targets, fuzz/fuzz_targets has $files" >&2
+    exit 1
+  fi
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -1,7 +1,7 @@
 //! Why a command answers an error instead of a decision, and the error it answers.
 //!
 //! Pure, beside `ArgError::message`: the glue turns any of these into one reply and
-//! one count (`module::commands::finish`), so no command body repeats that.
+//! one count (`Failed::answer` in `module::commands`), so no command body repeats that.
 
 use std::ffi::CStr;
 

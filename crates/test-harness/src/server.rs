@@ -368,10 +368,22 @@ impl Server {
                 let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut con);
             }
         }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+        // A server too busy to take the connection (valgrind on a loaded machine) is
+        // asked by signal: SIGTERM is a normal shutdown for redis-server too.
+        let started = Instant::now();
+        let mut signalled = false;
+        while started.elapsed() < Duration::from_secs(120) {
+            let Some(child) = self.child.as_mut() else {
                 return;
+            };
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            if !signalled && started.elapsed() > Duration::from_secs(10) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+                signalled = true;
             }
             sleep(Duration::from_millis(50));
         }

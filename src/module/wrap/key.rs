@@ -65,7 +65,7 @@ impl Key {
         }
     }
 
-    /// The stored string: `Ok(None)` for a missing key, `Err(())` for another type.
+    /// The stored string: `Ok(None)` for a missing key, `Err(kind)` for another type.
     /// The slice stays valid until the key is written or closed, which borrowing the
     /// key prevents.
     pub fn value(&self) -> Result<Option<&[u8]>, Kind> {
