@@ -65,11 +65,12 @@ integration: dist
 script-oracle: deps-test
 	@scripts/script-oracle.sh
 
-# The panic guard, against a debug build with a command that panics on purpose.
+# The panic guard, against a debug build with a command that panics on purpose, and
+# the algorithms over time on a clock the tests set (the same build's test clock).
 crash-guard:
 	cargo build --features test-hooks --target-dir target/sanitize
 	RATELIMIT_MODULE=$(CURDIR)/target/sanitize/debug/libredis_ratelimit.so \
-	  cargo test --test integration -- --ignored crash::
+	  cargo test --test integration -- --ignored crash:: clock::
 
 ## fuzz: every fuzz target for FUZZ_SECONDS (default 60) each (nightly, cargo-fuzz)
 FUZZ_SECONDS ?= 60

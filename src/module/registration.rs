@@ -1,14 +1,42 @@
-//! What the module registers, as a table: each command's name and docs, entry point,
-//! flags and keys; then the load arguments, options, INFO and the config.
+//! What the module registers, as a table: each command's docs, body, counters, flags
+//! and keys in one row, whose C entry point the row makes; then the load arguments,
+//! options, INFO and the config. A new command is a row here, its docs in
+//! `command_docs` and its body in `commands`.
 
 use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_void};
+use std::panic::catch_unwind;
 
-use super::entry;
-use super::storage::set_compact_state;
-use super::wrap::register::{Config, Handler, Keys};
+use redis_module::raw;
+
+use super::commands::{self, Failed};
+use super::info;
+use super::storage::{self, set_compact_state};
+use super::wrap::register::{Config, Handler, InfoCtx, Keys};
 use super::wrap::{self, Ctx};
 use crate::command_docs::{self, CommandDoc};
 use crate::load_args::{self, LoadOptions};
+use crate::stats::Command;
+
+/// A command's C entry point: `$body` behind the panic guard, counted as `$command`.
+macro_rules! entry_point {
+    ($command:expr, $body:path) => {{
+        extern "C" fn entry_point(
+            ctx: *mut raw::RedisModuleCtx,
+            argv: *mut *mut raw::RedisModuleString,
+            argc: c_int,
+        ) -> c_int {
+            wrap::command_call(
+                ctx,
+                argv,
+                argc,
+                |ctx, argv| commands::run(ctx, argv, $command, $body),
+                |ctx| Failed::internal().answer(ctx, $command),
+            )
+        }
+        entry_point as Handler
+    }};
+}
 
 /// One command as registered.
 struct Spec {
@@ -42,26 +70,26 @@ const fn documented(
 const COMMANDS: [Spec; 4] = [
     documented(
         &command_docs::CHECK,
-        entry::check,
+        entry_point!(Command::Check, commands::check),
         c"write deny-oom fast",
         Keys::OneWritten,
     ),
     documented(
         &command_docs::PEEK,
-        entry::peek,
+        entry_point!(Command::Peek, commands::check),
         c"readonly fast",
         Keys::OneRead,
     ),
     // Not `fast`: up to 64 keys per call.
     documented(
         &command_docs::MCHECK,
-        entry::mcheck,
+        entry_point!(Command::MCheck, commands::mcheck),
         c"write deny-oom getkeys-api",
         Keys::Numbered,
     ),
     documented(
         &command_docs::CHARGE,
-        entry::charge,
+        entry_point!(Command::Charge, commands::charge),
         c"write deny-oom fast",
         Keys::OneWritten,
     ),
@@ -70,16 +98,17 @@ const COMMANDS: [Spec; 4] = [
 /// With `CELL-COMPAT yes`.
 const CELL_COMMAND: Spec = documented(
     &command_docs::THROTTLE,
-    entry::throttle,
+    entry_point!(Command::Throttle, commands::throttle),
     c"write deny-oom fast",
     Keys::OneWritten,
 );
 
+// The test hooks are counted under PEEK: they have no counters of their own.
 #[cfg(feature = "crash-test")]
 const CRASH_TEST: Spec = Spec {
     name: c"ratelimit.crashtest",
     doc: None,
-    handler: entry::crash_test,
+    handler: entry_point!(Command::Peek, commands::crash_test),
     flags: c"readonly",
     keys: Keys::None,
 };
@@ -88,10 +117,32 @@ const CRASH_TEST: Spec = Spec {
 const TEST_CLOCK: Spec = Spec {
     name: c"ratelimit.testclock",
     doc: None,
-    handler: entry::test_clock,
+    handler: entry_point!(Command::Peek, commands::test_clock),
     flags: c"readonly",
     keys: Keys::None,
 };
+
+/// The INFO callback. A panic must not cross into Redis; INFO simply stays short if
+/// one happens.
+extern "C" fn info_section(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
+    let _ = catch_unwind(|| info::write(InfoCtx::new(ctx)));
+}
+
+/// `CONFIG GET ratelimit.compact-state`.
+extern "C" fn get_compact_state(_name: *const c_char, _privdata: *mut c_void) -> c_int {
+    c_int::from(storage::compact_state())
+}
+
+/// `CONFIG SET ratelimit.compact-state`.
+extern "C" fn set_compact_state_config(
+    _name: *const c_char,
+    value: c_int,
+    _privdata: *mut c_void,
+    _err: *mut *mut raw::RedisModuleString,
+) -> c_int {
+    set_compact_state(value != 0);
+    raw::REDISMODULE_OK as c_int
+}
 
 fn create(ctx: Ctx, spec: &Spec) -> bool {
     if !ctx.create_command(spec.name, spec.handler, spec.flags, spec.keys) {
@@ -113,7 +164,7 @@ pub fn load(ctx: Ctx, args: &[&[u8]]) -> bool {
     wrap::create_shared_strings();
     set_compact_state(options.compact_state);
     ctx.disable_implicit_signal_modified();
-    ctx.register_info(entry::info);
+    ctx.register_info(info_section);
     let mut specs: Vec<&Spec> = COMMANDS.iter().collect();
     if options.cell_compat {
         specs.push(&CELL_COMMAND);
@@ -133,8 +184,8 @@ pub fn load(ctx: Ctx, args: &[&[u8]]) -> bool {
     let config = ctx.register_bool_config(
         c"compact-state",
         options.compact_state,
-        entry::get_compact_state,
-        entry::set_compact_state,
+        get_compact_state,
+        set_compact_state_config,
     );
     if config == Config::Refused {
         ctx.log_warning("ratelimit not loaded: its configuration could not be registered");

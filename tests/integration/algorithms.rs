@@ -1,5 +1,6 @@
-//! SLIDING, GCRA and LOG on a real server, and what all algorithms share: PEEK, and
-//! denied calls that leave value and expiry untouched.
+//! What all algorithms share on a real server: PEEK, denied calls that leave value and
+//! expiry untouched, and a key's algorithm. (SLIDING, GCRA and LOG over time are in
+//! `clock`, on a clock the test sets.)
 
 use std::thread::sleep;
 use std::time::Duration;
@@ -11,94 +12,6 @@ const ALGORITHMS: [&str; 4] = ["FIXED", "SLIDING", "GCRA", "LOG"];
 
 fn ms(n: i64) -> Duration {
     Duration::from_millis(n.max(0) as u64)
-}
-
-#[test]
-fn sliding_still_denies_just_after_the_first_window_then_allows() {
-    let s = Server::start();
-    let mut c = s.client();
-    let line = "RATELIMIT.CHECK sl 4 400 MS ALGORITHM SLIDING";
-    for i in 0..4 {
-        assert_eq!(five(&mut c, line)[..3], [1, 4, 3 - i]);
-    }
-    assert_eq!(five(&mut c, line)[0], 0);
-    // Just past the end of the first window (by FIXED's rule, a new window).
-    let fixed_reset = five(&mut c, "RATELIMIT.PEEK sl 4 400 MS ALGORITHM SLIDING")[4] - 400;
-    sleep(ms(fixed_reset + 10));
-    let r = five(&mut c, line);
-    assert_eq!(
-        r[0], 0,
-        "the previous window still weighs on the count: {r:?}"
-    );
-    assert!(r[3] > 0);
-    // Once the old window has slid out, requests pass again.
-    sleep(ms(r[3] + 10));
-    assert_eq!(five(&mut c, line)[0], 1);
-}
-
-#[test]
-fn gcra_bursts_then_refills_one_token_per_interval() {
-    let s = Server::start();
-    let mut c = s.client();
-    let line = "RATELIMIT.CHECK g 10 1000 MS ALGORITHM GCRA";
-    for i in 0..10 {
-        assert_eq!(five(&mut c, line)[..3], [1, 10, 9 - i], "request {i}");
-    }
-    let denied = five(&mut c, line);
-    assert_eq!(denied[..3], [0, 10, 0]);
-    assert!(
-        denied[3] > 0 && denied[3] <= 100,
-        "retry after about one interval: {denied:?}"
-    );
-    sleep(ms(denied[3] + 5));
-    assert_eq!(five(&mut c, line)[..3], [1, 10, 0], "one token came back");
-    assert_eq!(five(&mut c, line)[0], 0);
-
-    let burst = "RATELIMIT.CHECK g2 10 1000 MS ALGORITHM GCRA BURST 2";
-    assert_eq!(five(&mut c, burst)[..3], [1, 2, 1]);
-    assert_eq!(five(&mut c, burst)[..3], [1, 2, 0]);
-    assert_eq!(five(&mut c, burst)[0], 0);
-}
-
-#[test]
-fn gcra_is_exact_far_above_a_thousand_per_second() {
-    let s = Server::start();
-    let mut c = s.client();
-    let mut pipe = redis::pipe();
-    for _ in 0..200 {
-        pipe.cmd("RATELIMIT.CHECK")
-            .arg("fast")
-            .arg(100_000)
-            .arg(1)
-            .arg("ALGORITHM")
-            .arg("GCRA")
-            .arg("BURST")
-            .arg(10);
-    }
-    let replies: Vec<Vec<i64>> = pipe.query(&mut c).unwrap();
-    let allowed = replies.iter().filter(|r| r[0] == 1).count();
-    // The burst, plus one per 10 µs the pipeline took: neither unlimited nor 1000/s.
-    assert!(allowed > 10 && allowed < 200, "{allowed} of 200 allowed");
-}
-
-#[test]
-fn log_frees_exactly_the_oldest_slot() {
-    let s = Server::start();
-    let mut c = s.client();
-    let line = "RATELIMIT.CHECK lg 3 500 MS ALGORITHM LOG";
-    assert_eq!(five(&mut c, line)[..3], [1, 3, 2]);
-    sleep(ms(200));
-    assert_eq!(five(&mut c, &format!("{line} COST 2"))[..3], [1, 3, 0]);
-    let denied = five(&mut c, line);
-    assert_eq!(denied[0], 0);
-    // The slot taken first frees one window after it was taken.
-    assert!(denied[3] > 0 && denied[3] <= 300, "{denied:?}");
-    sleep(ms(denied[3] + 5));
-    assert_eq!(five(&mut c, line)[..3], [1, 3, 0], "exactly one slot freed");
-    let next = five(&mut c, line);
-    assert_eq!(next[0], 0);
-    // The next oldest entries were taken 200 ms after the first.
-    assert!(next[3] > 100 && next[3] <= 200, "{next:?}");
 }
 
 #[test]

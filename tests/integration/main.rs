@@ -7,6 +7,7 @@ mod algorithms;
 mod cell;
 mod charge;
 mod check;
+mod clock;
 mod cluster;
 mod compact;
 mod crash;

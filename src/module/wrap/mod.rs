@@ -65,6 +65,28 @@ pub unsafe fn args<'a>(argv: *mut *mut raw::RedisModuleString, argc: c_int) -> &
     unsafe { slice::from_raw_parts(argv.cast::<RString>(), argc as usize) }
 }
 
+/// Where every command's C entry point hands over: `run` gets the call's context and
+/// arguments as safe values behind the panic guard (a Rust panic that crossed into
+/// Redis would abort the server); `on_panic` answers for it if it panicked. Bodies
+/// decide everything before they write or reply, and keys close on drop (also while
+/// unwinding).
+pub fn command_call(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    run: impl FnOnce(Ctx, &[RString]),
+    on_panic: impl FnOnce(Ctx),
+) -> c_int {
+    let ctx = Ctx::new(ctx);
+    // SAFETY: Redis passes `argc` valid strings that live for the whole call.
+    let argv = unsafe { args(argv, argc) };
+    let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(ctx, argv)));
+    if guarded.is_err() {
+        on_panic(ctx);
+    }
+    raw::REDISMODULE_OK as c_int
+}
+
 fn ll(v: u64) -> c_longlong {
     c_longlong::try_from(v).unwrap_or(c_longlong::MAX)
 }
