@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import redis
+from redis_ratelimit.testing import LocalServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # The module measured: $RATELIMIT_MODULE (make bench: the release's), else make build's.
@@ -49,47 +50,20 @@ return 1
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A redis-server of the benchmark's own, with the module (and CL.THROTTLE): a
-    context manager, killed on leaving it. `binary` is the server to measure."""
+class Server(LocalServer):
+    """A redis-server of the benchmark's own, with the module (and CL.THROTTLE), from
+    the package's helper: a context manager, killed on leaving it. `binary` is the
+    server to measure."""
 
     def __init__(self, binary, extra=(), cpu=None, load=()):
-        self.binary = binary
-        self.dir = tempfile.TemporaryDirectory()
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            pinned(cpu) + [binary, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.dir.name,
-             "--repl-diskless-sync-delay", "0", *extra,
-             "--loadmodule", str(MODULE), "CELL-COMPAT", "yes", *load],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        super().__init__(
+            binary=binary,
+            module=MODULE,
+            module_args=("CELL-COMPAT", "yes", *load),
+            extra=("--repl-diskless-sync-delay", "0", *extra),
+            prefix=tuple(pinned(cpu)),
+        )
         self.client = redis.Redis(port=self.port, decode_responses=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise SystemExit("redis-server did not start")
-                time.sleep(0.02)
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.dir.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def usec_per_call(self, command):
         stats = self.client.info("commandstats")
@@ -514,7 +488,7 @@ def demo(binary, rounds, seconds):
         for proc in (allowed, flooded):
             proc.kill()
             proc.wait()
-        server.stop()
+        server.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -8,12 +8,14 @@ cd "$(dirname "$0")/.."
 : "${RATELIMIT_MODULE:?set RATELIMIT_MODULE to the module to measure}"
 version=$(python3 scripts/versions.py)
 
+wheel=$(ls dist/redis_ratelimit-"$version"-py3-none-*.whl)
 python=$(scripts/python.sh scripts/bench-requirements.txt)
+# The package's helper starts the servers (redis_ratelimit.testing).
+"$python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
 "$python" scripts/bench.py "$@"
 
 python=$(VENV=target/venvs/bench-flask scripts/python.sh flask 'flask-limiter[redis]' 'redis>=5')
-"$python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
-  dist/redis_ratelimit-"$version"-py3-none-*.whl
+"$python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
 "$python" scripts/bench_flask.py --module "$RATELIMIT_MODULE"
 
 scripts/callgrind-forms.sh

@@ -21,10 +21,8 @@ request is their usec_per_call from INFO commandstats, weighted by that mix.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -35,50 +33,27 @@ from typing import Optional
 
 import flask_limiter
 import redis
+import redis_ratelimit
 from flask import Flask
 from flask_limiter import Limiter as FlaskLimiter
 from flask_limiter.util import get_remote_address
-
-import redis_ratelimit
 from redis_ratelimit.flask import Limiter
+from redis_ratelimit.testing import LocalServer
 
 ONE = "1000000/minute"
 TWO = "1000000/second;1000000/minute"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
 def server(binary: str, module: Optional[str]) -> Iterator[redis.Redis]:
     """A redis-server with the module loaded, or without it (``module`` None), as a
     managed service runs one: there the package uses the script library."""
-    load = ["--loadmodule", module] if module else []
-    with tempfile.TemporaryDirectory() as workdir:
-        port = free_port()
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir, *load],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=port, protocol=2, decode_responses=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("redis-server did not start") from None
-                time.sleep(0.02)
+    with LocalServer(binary=binary, module=module or False) as local:
+        client = local.client(protocol=2, decode_responses=True)
         try:
             yield client
         finally:
-            proc.kill()
-            proc.wait()
+            client.close()
 
 
 def views() -> tuple[Callable[[], str], Callable[[], str]]:

@@ -12,19 +12,17 @@ server=${1:-redis-server}
 calls=${2:-5000}
 module=${RATELIMIT_MODULE:-$PWD/target/release/libredis_ratelimit.so}
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
+. scripts/server-lib.sh
 lua_fixed='local c = redis.call("INCR", KEYS[1]) if c == 1 then redis.call("EXPIRE", KEYS[1], ARGV[2]) end if c > tonumber(ARGV[1]) then return 0 end return 1'
 big=1000000000000
 
 # Instructions per call of one command line (@LIB@, @FIXED@: the scripts' digests).
 count() {
-  local work port pid total
+  local work port total
   work=$(mktemp -d)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  valgrind --tool=callgrind --callgrind-out-file="$work/out" --toggle-collect='processCommand' \
-    "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    --loadmodule "$module" >"$work/log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  start_server "$server" "$module" valgrind --tool=callgrind --callgrind-out-file="$work/out" \
+    --toggle-collect='processCommand'
+  port=$server_port
   redis-cli -p "$port" FUNCTION LOAD "$(cat lua/ratelimit.lua)" >/dev/null 2>&1 || true
   local lib fixed
   lib=$(redis-cli -p "$port" SCRIPT LOAD "$(tail -n +2 lua/ratelimit.lua)")
@@ -33,8 +31,7 @@ count() {
   args=("${args[@]//@LIB@/$lib}")
   args=("${args[@]//@FIXED@/$fixed}")
   redis-cli -p "$port" -r "$calls" "${args[@]}" >/dev/null
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-  wait "$pid" || true
+  stop_server
   total=$(grep -E '^(summary|totals):' "$work/out" | head -n1 | awk '{print $2}')
   rm -rf "$work"
   echo $((total / calls))

@@ -6,23 +6,14 @@
 # Usage: scripts/module-smoke.sh SERVER MODULE MODULE_VERSION [LUA_FILE]
 set -euo pipefail
 server=${1:?usage: scripts/module-smoke.sh SERVER MODULE MODULE_VERSION [LUA_FILE]}
-module=$(realpath "$2")
+module=$2
 expected=$3
 lua=${4:+$(realpath "$4")}
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-dir=$(mktemp -d)
-"$server" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
-  --loadmodule "$module" >"$dir/log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
-cli() { redis-cli -h 127.0.0.1 -p "$port" "$@"; }
-for _ in $(seq 100); do
-  cli PING 2>/dev/null | grep -q PONG && break
-  kill -0 "$pid" 2>/dev/null || { echo "$server did not start:" >&2; cat "$dir/log" >&2; exit 1; }
-  sleep 0.1
-done
-cli PING | grep -q PONG || { echo "$server did not answer in 10 s" >&2; exit 1; }
+. "$(dirname "$0")/server-lib.sh"
+trap stop_server EXIT
+start_server "$server" "$module"
+cli() { redis-cli -h 127.0.0.1 -p "$server_port" "$@"; }
 
 fail() { echo "$(basename "$server") with $(basename "$module"): $*" >&2; exit 1; }
 # MODULE LIST: name, <name>, ver, <version>, ... per module (Redis 8 lists its own too).

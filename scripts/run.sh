@@ -16,22 +16,18 @@ for p in "$port" "$demo_port"; do
   fi
 done
 
-redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-  --loglevel warning --loadmodule "$module" &
-redis_pid=$!
+. "$(dirname "$0")/server-lib.sh"
 demo_pid=
 stop() {
   [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
-  kill "$redis_pid" 2>/dev/null || true
+  stop_server
   wait 2>/dev/null || true
 }
 trap stop EXIT INT TERM
-
-for _ in $(seq 100); do
-  redis-cli -p "$port" ping >/dev/null 2>&1 && break
-  kill -0 "$redis_pid" 2>/dev/null || { echo "redis-server did not start" >&2; exit 1; }
-  sleep 0.1
-done
+# The server's warnings stay in the terminal.
+server_args=(--loglevel warning)
+SERVER_PORT=$port SERVER_LOG=/dev/stderr start_server redis-server "$module"
+redis_pid=$server_pid
 
 cat <<TXT
 

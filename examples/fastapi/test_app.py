@@ -47,7 +47,7 @@ def test_pro_tier_5_per_second_and_100_per_minute(client):
 
 
 def test_unreachable_redis_limits_in_process(monkeypatch):
-    from conftest import free_port
+    from redis_ratelimit.testing import free_port
 
     with client_for(f"redis://127.0.0.1:{free_port()}", monkeypatch) as client:
         codes = [get(client, "free-demo-key").status_code for _ in range(11)]

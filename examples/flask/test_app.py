@@ -52,7 +52,7 @@ def test_each_client_ip_has_its_own_limit(client, redis_url):
 
 
 def test_an_unreachable_redis_falls_back_to_limiting_in_process(monkeypatch):
-    from conftest import free_port
+    from redis_ratelimit.testing import free_port
 
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}")
     import app

@@ -1,6 +1,7 @@
 """Real redis-server processes for the package's tests: one with the module loaded,
 or a 3-node cluster, on free loopback ports, waited for within a bound and killed
-at the end whatever the test did.
+at the end whatever the test did (``redis_ratelimit.testing``, the package's one way
+to start a server, which the examples and the benchmarks use too).
 
 The module is the one installed with the package (``module_path()``), so the tests
 prove the wheel's library too. ``REDIS_SERVER`` names the server binary (default:
@@ -13,7 +14,6 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,84 +26,28 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from redis_ratelimit import module_path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from redis_ratelimit import testing
+from redis_ratelimit.testing import free_port
 
 
 def server_binary() -> str:
-    binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
-    assert binary, "no redis-server: set REDIS_SERVER"
-    return binary
+    """The binary of this run (``$REDIS_SERVER``, else redis-server on the PATH)."""
+    return testing.server_binary()
 
 
-class Server:
-    """One redis-server with the module loaded (unless ``module`` is False: a server as
-    a managed service offers it); ``stop`` and ``start`` again on the same port
-    simulate an outage."""
+class Server(testing.LocalServer):
+    """One redis-server with the package's module loaded (unless ``module`` is False:
+    a server as a managed service offers it), from the package's own helper; ``stop``
+    and ``start`` again on the same port simulate an outage. A server that will not
+    start fails the test."""
 
     def __init__(
         self, extra: tuple[str, ...] = (), port: Optional[int] = None, module: bool = True
     ) -> None:
-        self.extra = extra
-        self.module = module
-        self.dir = tempfile.TemporaryDirectory()
-        self.port = port or free_port()
-        self.proc: Optional[subprocess.Popen[bytes]] = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def client(self, **kwargs: object) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)  # type: ignore[arg-type]
-
-    def start(self, timeout_s: float = 15) -> None:
-        for _attempt in range(5):
-            self.proc = subprocess.Popen(
-                [
-                    server_binary(),
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    self.dir.name,
-                    *(("--loadmodule", str(module_path())) if self.module else ()),
-                    *self.extra,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + timeout_s
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    if self.client(protocol=2, socket_timeout=1).ping():
-                        return
-                except redis.exceptions.ConnectionError:
-                    time.sleep(0.02)
-            self.stop()
-            self.port = free_port()  # most likely the port was taken: another one
-        pytest.fail("redis-server would not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def close(self) -> None:
-        self.stop()
-        self.dir.cleanup()
+        try:
+            super().__init__(extra=extra, port=port, module=module)
+        except testing.ServerDidNotStart as err:
+            pytest.fail(str(err))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ python -m redis_ratelimit functions load [--url redis://127.0.0.1:6379]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Optional
 
@@ -19,7 +20,8 @@ import redis
 from . import script
 from ._drivers import drive_on_node, primaries
 from ._forms import ensure_library
-from .module import module_path, run_server
+from .module import module_path
+from .testing import server_command
 
 
 def _client(url: str) -> Any:
@@ -48,6 +50,17 @@ def load_functions(url: str) -> int:
     finally:
         client.close()
     return 0
+
+
+def run_server(port: int, server: Optional[str], extra: tuple[str, ...]) -> int:
+    """Becomes the server (exec): Ctrl-C and signals reach redis-server itself, and no
+    Python process is left between them and it. Returns only if it could not start."""
+    command = server_command(port, binary=server, extra=extra)
+    try:
+        os.execvp(command[0], command)
+    except OSError as err:
+        print(f"error: cannot run {command[0]}: {err.strerror}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Optional[list[str]] = None) -> int:
