@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`make lint`: no function in the layer crate's or the Python package's sources is
-longer than 60 lines (tests aside), so each reads as one step.
+longer than 60 lines (tests aside), so each reads as one step; and no recipe of the
+Makefile is longer than 8 lines (longer steps live in scripts/).
 
 Python functions are measured with `ast`; Rust functions from their `fn` line to the
 brace that closes their body, counted outside strings, chars and comments. A `mod
@@ -16,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES = 60
+MAX_RECIPE_LINES = 8
 RUST_DIRS = ["crates/axum-redis-ratelimit/src"]
 PYTHON_DIRS = ["python/src/redis_ratelimit"]
 FN = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?(?:unsafe\s+)?fn\s+(\w+)")
@@ -88,6 +90,23 @@ def python_functions(path: Path) -> list[tuple[str, int, int]]:
     ]
 
 
+def long_recipes(root: Path = ROOT) -> list[str]:
+    """Makefile rules whose recipe (the tab-indented lines after the rule, a line
+    continued with a backslash counted as several) is over MAX_RECIPE_LINES."""
+    problems = []
+    target, start, length = None, 0, 0
+    lines = (root / "Makefile").read_text().splitlines()
+    for number, line in enumerate([*lines, ""], 1):
+        if line.startswith("\t"):
+            length += 1
+            continue
+        if target is not None and length > MAX_RECIPE_LINES:
+            problems.append(f"Makefile:{start}: {target} has a {length}-line recipe")
+        rule = re.match(r"^([\w.%-][^:=]*):(?!=)", line)
+        target, start, length = (rule.group(1), number, 0) if rule else (None, 0, 0)
+    return problems
+
+
 def long_functions(root: Path = ROOT) -> list[str]:
     problems = []
     for folder, measure, pattern in [
@@ -102,13 +121,20 @@ def long_functions(root: Path = ROOT) -> list[str]:
 
 
 def main() -> int:
-    problems = long_functions()
+    problems = long_functions() + long_recipes()
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        print(f"{len(problems)} functions over {MAX_LINES} lines: split them into steps", file=sys.stderr)
+        print(
+            f"{len(problems)} over the bounds ({MAX_LINES} lines a function, "
+            f"{MAX_RECIPE_LINES} a recipe): split them into steps",
+            file=sys.stderr,
+        )
         return 1
-    print(f"functions: none over {MAX_LINES} lines in {', '.join(RUST_DIRS + PYTHON_DIRS)}")
+    print(
+        f"functions: none over {MAX_LINES} lines in {', '.join(RUST_DIRS + PYTHON_DIRS)}; "
+        f"Makefile recipes: none over {MAX_RECIPE_LINES} lines"
+    )
     return 0
 
 

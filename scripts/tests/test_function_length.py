@@ -53,6 +53,17 @@ class FunctionLength(unittest.TestCase):
 
     def test_the_repository_passes(self) -> None:
         self.assertEqual(function_length.long_functions(), [])
+        self.assertEqual(function_length.long_recipes(), [])
+
+    def test_measures_makefile_recipes(self) -> None:
+        nine = "".join(f"\techo {i}\n" for i in range(9))
+        eight = "".join(f"\techo {i}\n" for i in range(8))
+        (self.root / "Makefile").write_text(
+            f"X := 1\nshort: dep\n{eight}\nlong:\n{nine}# a comment\nlast: ; @true\n"
+        )
+        self.assertEqual(
+            function_length.long_recipes(self.root), ["Makefile:12: long has a 9-line recipe"]
+        )
 
 
 if __name__ == "__main__":
