@@ -68,8 +68,7 @@ script-oracle: deps-test
 # The panic guard, against a debug build with a command that panics on purpose, and
 # the algorithms over time on a clock the tests set (the same build's test clock).
 crash-guard:
-	cargo build --features test-hooks --target-dir target/sanitize
-	RATELIMIT_MODULE=$(CURDIR)/target/sanitize/debug/libredis_ratelimit.so \
+	@module=$$(scripts/hooks-build.sh) && RATELIMIT_MODULE=$$module \
 	  cargo test --test integration -- --ignored crash:: clock::
 
 ## fuzz: every fuzz target for FUZZ_SECONDS (default 60) each (nightly, cargo-fuzz)
@@ -79,7 +78,7 @@ fuzz:
 
 # A short run of each fuzz target, part of `make test`.
 fuzz-smoke:
-	@scripts/fuzz.sh 10
+	@scripts/fuzz.sh 5
 
 ## sanitize: command paths, crash guard and stress test under valgrind memcheck
 sanitize: deps-test

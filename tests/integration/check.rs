@@ -90,19 +90,19 @@ fn cost_above_the_limit_is_denied_forever_and_writes_nothing() {
 }
 
 #[test]
-fn millisecond_windows_reset_after_a_few_hundred_ms() {
+fn millisecond_windows_reset_on_the_real_clock() {
+    // The server's real clock (the other tests over time set a test clock). A window
+    // of a second: two calls take far less, even under valgrind on a loaded machine.
     let s = Server::start();
     let mut c = s.client();
-    assert_eq!(five(&mut c, "RATELIMIT.CHECK fast 2 300 MS")[0], 1);
-    assert_eq!(five(&mut c, "RATELIMIT.CHECK fast 2 300 MS")[0], 1);
-    let denied = five(&mut c, "RATELIMIT.CHECK fast 2 300 MS");
+    let line = "RATELIMIT.CHECK fast 2 1000 MS";
+    assert_eq!(five(&mut c, line)[0], 1);
+    assert_eq!(five(&mut c, line)[0], 1);
+    let denied = five(&mut c, line);
     assert_eq!(denied[0], 0);
-    assert!(denied[3] > 0 && denied[3] <= 300, "{denied:?}");
+    assert!(denied[3] > 0 && denied[3] <= 1000, "{denied:?}");
     sleep(Duration::from_millis(denied[3] as u64 + 20));
-    assert_eq!(
-        five(&mut c, "RATELIMIT.CHECK fast 2 300 MS")[..3],
-        [1, 2, 1]
-    );
+    assert_eq!(five(&mut c, line)[..3], [1, 2, 1]);
 }
 
 #[test]
