@@ -6,8 +6,8 @@
 #   - the wheel installs into an empty virtual environment on Python 3.11 and 3.9
 #     (where the machine has one), and the module it names loads into redis-server;
 #   - the sdist builds a wheel from source with cargo, and that wheel's module answers.
-# The sdist's build keeps its cargo output in target/sdist-build, so a second run is
-# fast.
+# The sdist's build shares target/ with the test builds, so it compiles the module
+# crate alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -56,8 +56,11 @@ for python in "${pythons[@]}"; do
 done
 
 echo "== the sdist, built from source with cargo"
+# As pip builds it for a user, but in cargo's dev profile and in the workspace's
+# target folder (SETUPTOOLS_RUST_CARGO_PROFILE, CARGO_TARGET_DIR): it then shares the
+# test builds' dependencies instead of compiling them all again with optimisation.
 tools=$(VENV=target/venvs/dist scripts/python.sh)
-CARGO_TARGET_DIR=$root/target/sdist-build "$tools" -m pip wheel -q --no-deps \
+SETUPTOOLS_RUST_CARGO_PROFILE=dev CARGO_TARGET_DIR=$root/target "$tools" -m pip wheel -q --no-deps \
   --disable-pip-version-check -w "$work/from-source" "$sdist"
 built=$(ls "$work"/from-source/redis_ratelimit-"$version"-*.whl)
 echo "built $(basename "$built")"
