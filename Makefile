@@ -2,11 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-# The module `make build` makes with the machine's toolchain, for `make run`.
-BUILT := $(CURDIR)/target/release/libredis_ratelimit.so
-# The release's module (`make dist`, for glibc 2.17): the file in the archive and the
-# wheel, and the one every test suite and `make bench` load.
-MODULE := $(CURDIR)/target/x86_64-unknown-linux-gnu/dist/libredis_ratelimit.so
+# The module as released (`make build`, for glibc 2.17): the file in the archive and
+# the wheel, and the one `make run`, every test suite and `make bench` load.
+MODULE := $(CURDIR)/target/release/libredis_ratelimit.so
 REDIS_PORT ?= 6379
 DEMO_PORT ?= 3000
 
@@ -15,13 +13,14 @@ DEMO_PORT ?= 3000
 deps-build deps-test deps-run deps-bench deps-dist: deps-%:
 	@scripts/deps.sh $*
 
-## build: the module, target/release/libredis_ratelimit.so
+## build: the module, target/release/libredis_ratelimit.so, as released: built with
+## cargo-zigbuild against glibc 2.17, so it loads on every x86-64 Linux Redis runs on
 #
 # The module and the demo are built by separate cargo invocations: the demo links the
 # module's crate without its `module` feature (no Redis allocator), and one invocation
 # for both would unify the features.
 build: deps-build
-	cargo build --release
+	@scripts/build-module.sh >/dev/null
 
 ## demo: the demo web app, target/release/ratelimit-demo
 demo: deps-build
@@ -30,11 +29,11 @@ demo: deps-build
 ## test: formatting, lints, unit and property tests, the release's artifacts, integration
 ## tests on real servers, the same command tests under valgrind, the examples, the demo
 ## and a fuzz smoke run
-test: deps-test lint unit dist integration crash-guard script-oracle sanitize examples python layer-test demo-test dist-test fuzz-smoke
+test: deps-test lint unit build dist integration crash-guard script-oracle sanitize examples python layer-test demo-test dist-test fuzz-smoke
 
 ## dist: the release in dist/: the module for x86-64 Linux with glibc 2.17 or later
 ## (an archive with the Lua library), the manylinux2014 wheel, the sdist, the crates
-dist: deps-dist
+dist: deps-dist build
 	@scripts/dist.sh
 
 # The artifacts as users take them: the archive's module on every server, the wheel in
@@ -57,7 +56,7 @@ unit:
 
 # The same suite against each supported server (scripts/servers.sh), once as loaded
 # by default and once with FIXED and GCRA state in the compact form.
-integration: dist
+integration: build
 	@scripts/integration.sh $(MODULE)
 
 # The script library against the module, call for call, on a debug build whose clock
@@ -94,18 +93,18 @@ python: deps-test dist
 	@scripts/python-package.sh
 
 # The axum layer crate's tests and doc examples, against Debian's server.
-layer-test: dist
+layer-test: build
 	RATELIMIT_MODULE=$(MODULE) cargo test -p axum-redis-ratelimit
 
 # The demo app's unit tests, API tests and headless-Chromium page test, against
 # Debian's server with the module.
-demo-test: dist
+demo-test: build
 	RATELIMIT_MODULE=$(MODULE) cargo test -p ratelimit-demo
 
 ## run: redis-server on 127.0.0.1:$(REDIS_PORT) with the module loaded, and the demo
 ## app on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops both)
 run: deps-run build demo
-	@scripts/run.sh "$(BUILT)" "$(REDIS_PORT)" "$(CURDIR)/target/release/ratelimit-demo" "$(DEMO_PORT)"
+	@scripts/run.sh "$(MODULE)" "$(REDIS_PORT)" "$(CURDIR)/target/release/ratelimit-demo" "$(DEMO_PORT)"
 
 ## bench: speed, memory and replication against INCR, Lua and MULTI baselines on one
 ## server, the script library beside the module, the demo under HTTP load, a Flask app

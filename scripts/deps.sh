@@ -10,19 +10,15 @@ missing=()
 
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-# bindgen (run by the redis-module crate at build time) needs libclang.
+# bindgen (run by the redis-module crate at build time) needs libclang. The module is
+# built with zig and cargo-zigbuild, installed into a venv, and objdump reads the glibc
+# symbol versions it needs.
 have_pkg libclang-dev || missing+=(libclang-dev)
-if [ "$want" != build ]; then
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v objdump >/dev/null || missing+=(binutils)
+if [ "$want" != build ] && [ "$want" != dist ]; then
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v redis-cli >/dev/null || missing+=(redis-tools)
-  # The Python package (make dist, make test) builds in a venv.
-  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-fi
-if [ "$want" = dist ] || [ "$want" = test ]; then
-  # make dist: objdump reads the module's glibc symbol versions; its tools (zig,
-  # cargo-zigbuild, auditwheel) come from the Python package index into a venv.
-  command -v objdump >/dev/null || missing+=(binutils)
-  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 fi
 if [ "$want" = bench ]; then
   command -v wrk >/dev/null || missing+=(wrk)

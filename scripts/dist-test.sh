@@ -14,7 +14,7 @@ root=$PWD
 
 version=$(python3 scripts/versions.py)
 module_version=$(echo "$version" | awk -F. '{ print $1 * 10000 + $2 * 100 + $3 }')
-archive=dist/redis-ratelimit-$version-x86_64-linux-gnu.tar.gz
+archive=dist/redis-ratelimit-$version-$(uname -m)-linux-gnu.tar.gz
 wheel=$(ls dist/redis_ratelimit-"$version"-py3-none-*.whl)
 sdist=dist/redis_ratelimit-$version.tar.gz
 for file in "$archive" "$wheel" "$sdist"; do
@@ -27,7 +27,7 @@ mkdir -p "$work"
 
 echo "== the archive's module on every server"
 tar -xzf "$archive" -C "$work"
-unpacked=$work/redis-ratelimit-$version-x86_64-linux-gnu
+unpacked=$work/redis-ratelimit-$version-$(uname -m)-linux-gnu
 smoke_archive() {
   lua=
   # FUNCTION LOAD: Redis 7.0 and later, Valkey.

