@@ -15,7 +15,7 @@ root=$PWD
 tools=$(VENV=target/venvs/dist scripts/python.sh 'ziglang==0.17.1' 'cargo-zigbuild==0.24.1')
 bin=$(dirname "$tools")
 
-# The machine's own architecture (x86_64 here; aarch64 builds the same way).
+# The machine's own architecture (x86_64 is the one tested).
 target=$(uname -m)-unknown-linux-gnu
 echo "== the module, for $target with glibc 2.17 (cargo zigbuild --profile dist)" >&2
 # zig names its library folder relative to the working directory when it lies below
