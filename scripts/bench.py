@@ -10,7 +10,8 @@ Sections:
   1. server time per call (INFO commandstats usec_per_call, after CONFIG RESETSTAT)
      and throughput (redis-benchmark), pipelined (-P 16) and not, random and hot keys,
      for the module's commands and the script library (FCALL, EVALSHA); then server
-     time with a replica attached;
+     time with a replica attached; then the script library against the peers' scripts
+     on a server without the module;
   2. bytes per key (used_memory over many keys), and per LOG entry;
   3. replication bytes per call (master_repl_offset with a replica attached);
   4. the demo app under HTTP load (wrk).
@@ -298,6 +299,125 @@ def speed_with_replica(binary, rounds, requests):
         print()
 
 
+# The scripts a managed-Redis user runs today, re-written here from each one's published
+# logic (the same Redis calls per request, in the same order), beside the script
+# library on the same server: the fixed window written by hand (and by upstash and
+# limits: INCRBY, PEXPIRE on the first hit), upstash's sliding window (GET, GET,
+# INCRBY, PEXPIRE), redis-gcra as go-redis/redis_rate runs it (TIME, GET, SET EX) and
+# limits' moving window (LINDEX, LPUSH, LTRIM, EXPIRE). Timestamps the peers take from
+# their client are fixed arguments here: the cost per call is the same.
+PEER_FIXED = """
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+if n == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+PEER_SLIDING = """
+local limit, now, window, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local current = tonumber(redis.call('GET', KEYS[1]) or 0)
+local previous = tonumber(redis.call('GET', KEYS[2]) or 0)
+local weight = 1 - (now % window) / window
+previous = math.floor(previous * weight)
+if previous + current >= limit then return -1 end
+local n = redis.call('INCRBY', KEYS[1], cost)
+if n == cost then redis.call('PEXPIRE', KEYS[1], window * 2 + 1000) end
+return limit - (n + previous)
+"""
+PEER_GCRA = """
+local burst, rate, period, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local interval = period / rate
+local t = redis.call('TIME')
+local now = (t[1] - 1483228800) + t[2] / 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval * cost
+local diff = now - (new_tat - interval * burst)
+local remaining = diff / interval
+if remaining < 0 then return { 0, 0, tostring(-diff), tostring(tat - now) } end
+local reset = new_tat - now
+if reset > 0 then redis.call('SET', KEYS[1], new_tat, 'EX', math.ceil(reset)) end
+return { cost, math.floor(remaining), '-1', tostring(reset) }
+"""
+PEER_LOG = """
+local now, limit, expiry, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if cost > limit then return false end
+local entry = redis.call('LINDEX', KEYS[1], limit - cost)
+if entry and tonumber(entry) >= now - expiry then return false end
+local entries = {}
+for i = 1, cost do entries[i] = now end
+redis.call('LPUSH', KEYS[1], unpack(entries))
+redis.call('LTRIM', KEYS[1], 0, limit - 1)
+redis.call('EXPIRE', KEYS[1], expiry)
+return true
+"""
+
+
+def peers(binary, rounds, requests):
+    """Server time per call of the peers' scripts against the script library, on a
+    primary with a replica attached and no module loaded (a managed service), random
+    keys and one hot key over its limit, -P 16; each ratio is taken in its round."""
+    with LocalServer(binary=binary, module=False, extra=("--repl-diskless-sync-delay", "0"),
+                     prefix=tuple(pinned(0))) as primary, \
+            LocalServer(binary=binary, module=False,
+                        extra=("--replicaof", "127.0.0.1", str(primary.port))) as replica:
+        client = redis.Redis(port=primary.port, decode_responses=True)
+        wait_for_link(_Linked(replica.port))
+        sha = {name: client.script_load(body) for name, body in
+               [("fixed", PEER_FIXED), ("sliding", PEER_SLIDING), ("gcra", PEER_GCRA),
+                ("log", PEER_LOG)]}
+        eval_sha = client.script_load(LIBRARY_EVAL)
+        client.function_load(LIBRARY, replace=True)
+        now = str(int(time.time()))
+        lib = ["FCALL", "ratelimit_check", "1", "{k}", "100", "60"]
+        # (label, peer command, ours, random keys); commandstats counts every EVALSHA
+        # under one name, so each is measured on its own.
+        pairs = [
+            ("fixed", ["EVALSHA", sha["fixed"], "1", "{k}", "60000", "1"], lib, True),
+            ("fixed, EVALSHA", ["EVALSHA", sha["fixed"], "1", "{k}", "60000", "1"],
+             ["EVALSHA", eval_sha, "1", "{k}", "check", "100", "60"], True),
+            ("sliding", ["EVALSHA", sha["sliding"], "2", "{k}:c", "{k}:p", "100", now,
+                         "60000", "1"], lib + ["ALGORITHM", "SLIDING"], True),
+            ("gcra", ["EVALSHA", sha["gcra"], "1", "{k}", "100", "100", "60", "1"],
+             lib + ["ALGORITHM", "GCRA"], True),
+            ("log", ["EVALSHA", sha["log"], "1", "{k}", now, "100", "60", "1"],
+             lib + ["ALGORITHM", "LOG"], True),
+            ("fixed, one hot key over its limit", ["EVALSHA", sha["fixed"], "1", "{k}",
+                                                    "60000", "1"], lib, False),
+        ]
+
+        def usec(args, random_keys):
+            client.flushall()
+            client.config_resetstat()
+            key = "k:" + ("__rand_int__" if random_keys else "hot")
+            argv = [a.replace("{k}", key) for a in args]
+            run_benchmark(primary.port, argv, requests, 16, random_keys)
+            name = args[0].lower()
+            return float(client.info("commandstats")[f"cmdstat_{name}"]["usec_per_call"])
+
+        results = {label: [] for label, *_ in pairs}
+        for _ in range(rounds):
+            for label, peer, ours, random_keys in pairs:
+                p, o = usec(peer, random_keys), usec(ours, random_keys)
+                results[label].append((p, o, o / p))
+        print("## The script library against the scripts users run today (no module, a "
+              f"replica attached, -P 16; median of {rounds} rounds)\n")
+        print("| algorithm | peer usec/call | library usec/call | library x peer |")
+        print("|---|---:|---:|---:|")
+        for label, *_ in pairs:
+            rows = results[label]
+            print(f"| {label} | {median([r[0] for r in rows]):.2f} | "
+                  f"{median([r[1] for r in rows]):.2f} | {median([r[2] for r in rows]):.2f} |")
+        print()
+
+
+class _Linked(NamedTuple):
+    """A replica known by its port only, for `wait_for_link`."""
+    port: int
+
+    @property
+    def client(self):
+        return redis.Redis(port=self.port, decode_responses=True)
+
+
 def wait_for_link(replica):
     deadline = time.monotonic() + 20
     while replica.client.info("replication").get("master_link_status") != "up":
@@ -498,7 +618,7 @@ def main():
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=5, help="each wrk run")
-    parser.add_argument("--only", choices=["speed", "memory", "replication", "demo"])
+    parser.add_argument("--only", choices=["speed", "peers", "memory", "replication", "demo"])
     parser.add_argument("--server", default="redis-server", help="redis-server binary to measure")
     args = parser.parse_args()
     binary = args.server
@@ -512,6 +632,8 @@ def main():
                 Server(binary, cpu=0, load=COMPACT) as compact:
             speed(main_server, compact, args.rounds, args.requests)
         speed_with_replica(binary, args.rounds, args.requests)
+    if args.only in (None, "peers"):
+        peers(binary, args.rounds, args.requests)
     if args.only in (None, "memory"):
         with Server(binary) as main_server, Server(binary, load=COMPACT) as compact:
             memory(main_server, compact, args.keys)

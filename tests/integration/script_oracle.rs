@@ -26,9 +26,10 @@ use crate::util::*;
 
 const SHIPPED_CLOCK: &str = "local function clock()
   local t = redis.call('TIME')
-  local us = tonumber(t[2])
+  local s, us = t[1], tonumber_(t[2])
+  if s ~= clock_s then clock_s, clock_ms = s, tonumber_(s) * 1000 end
   local within = us % 1000
-  return tonumber(t[1]) * 1000 + (us - within) / 1000, within * 1000
+  return clock_ms + (us - within) / 1000, within * 1000
 end";
 
 const TEST_CLOCK: &str = "local function clock()
