@@ -360,7 +360,7 @@ def peers(binary, rounds, requests):
             LocalServer(binary=binary, module=False,
                         extra=("--replicaof", "127.0.0.1", str(primary.port))) as replica:
         client = redis.Redis(port=primary.port, decode_responses=True)
-        wait_for_link(_Linked(replica.port))
+        wait_for_link(_Linked(redis.Redis(port=replica.port, decode_responses=True)))
         sha = {name: client.script_load(body) for name, body in
                [("fixed", PEER_FIXED), ("sliding", PEER_SLIDING), ("gcra", PEER_GCRA),
                 ("log", PEER_LOG)]}
@@ -410,12 +410,8 @@ def peers(binary, rounds, requests):
 
 
 class _Linked(NamedTuple):
-    """A replica known by its port only, for `wait_for_link`."""
-    port: int
-
-    @property
-    def client(self):
-        return redis.Redis(port=self.port, decode_responses=True)
+    """A replica started without the benchmark's Server class, for `wait_for_link`."""
+    client: redis.Redis
 
 
 def wait_for_link(replica):
