@@ -107,7 +107,8 @@ run: deps-run build demo
 	@scripts/run.sh "$(MODULE)" "$(REDIS_PORT)" "$(CURDIR)/target/release/ratelimit-demo" "$(DEMO_PORT)"
 
 ## bench: speed, memory and replication against INCR, Lua and MULTI baselines on one
-## server, the script library beside the module, the demo under HTTP load, a Flask app
+## server, the script library beside the module and beside the scripts users run today
+## (without the module), the demo under HTTP load, a Flask app
 ## limited by the Python package (module and script library) against Flask-Limiter,
 ## and instructions per call by form (callgrind); prints Markdown tables
 ## (BENCH_ARGS=--help)
