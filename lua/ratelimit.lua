@@ -85,16 +85,17 @@ local NUMBERS, numbers_held = nil, 0
 
 -- A strict unsigned decimal, as Redis reads one: digits only, no sign, no leading
 -- zero, at most u64::MAX; nil otherwise. Beyond 2^53 the value is approximate, which
--- only matters for telling it is out of every range.
+-- only matters for telling it is out of every range. (tonumber alone is not strict:
+-- it takes spaces, signs, exponents, hex, "nan" and "inf".)
 local function uint(s)
   local v = NUMBERS and NUMBERS[s]
   if v ~= nil then return v or nil end
-  local n = #s
-  if n == 0 or n > 20 or (n > 1 and byte(s, 1) == 48) or not find(s, '^%d+$')
-      or (n == 20 and s > '18446744073709551615') then
-    v = false
-  else
-    v = tonumber_(s)
+  v = false
+  if s == '0' then
+    v = 0
+  elseif find(s, '^[1-9]%d*$') then
+    local n = #s
+    if n < 20 or (n == 20 and s <= '18446744073709551615') then v = tonumber_(s) end
   end
   if NUMBERS then
     if numbers_held >= 1024 then NUMBERS, numbers_held = {}, 0 end
