@@ -308,6 +308,64 @@ def test_a_module_loaded_later_continues_the_counts(module_command_server: Serve
     assert limiter.check("k", "10/minute", algorithm="gcra").remaining == 7
 
 
+def module_checks(server: Server) -> int:
+    stats = server.client().info("commandstats")
+    return int(stats.get("cmdstat_ratelimit.check", {}).get("calls", 0))
+
+
+def test_a_running_client_moves_to_a_module_loaded_later(
+    module_command_server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    from redis_ratelimit import module_path
+
+    caplog.set_level(logging.INFO, logger="redis_ratelimit")
+    limiter = RateLimiter(module_command_server.client(), module_probe_s=0.3)
+    assert [limiter.check("k", "10/minute").allowed for _ in range(4)] == [True] * 4
+    library = limiter.form
+    assert library in ("functions", "script")
+    module_command_server.client().execute_command("MODULE", "LOAD", str(module_path()))
+    # Within the interval the client keeps its form; past it, it asks for the module.
+    assert limiter.check("k", "10/minute").remaining == 5
+    assert limiter.form == library
+    time.sleep(0.4)
+    answers = [limiter.check("k", "10/minute") for _ in range(10)]
+    assert [a.allowed for a in answers] == [True] * 5 + [False] * 5, "the count went on"
+    assert limiter.form == "module"
+    assert module_checks(module_command_server) == 10
+    assert form_lines(caplog)[-1].startswith(f"rate limiting through {DESCRIPTIONS['module']}")
+    assert len(form_lines(caplog)) == 2, "each choice logged once"
+
+
+def test_a_running_async_client_moves_to_a_module_loaded_later(
+    module_command_server: Server,
+) -> None:
+    from redis_ratelimit import module_path
+
+    async def main() -> tuple[list[bool], Any, Any]:
+        client = redis.asyncio.Redis(port=module_command_server.port)
+        try:
+            limiter = AsyncRateLimiter(client, module_probe_s=0.3)
+            first = [(await limiter.check("k", "10/minute")).allowed for _ in range(4)]
+            before = limiter.form
+            await client.execute_command("MODULE", "LOAD", str(module_path()))
+            await asyncio.sleep(0.4)
+            after = [(await limiter.check("k", "10/minute")).allowed for _ in range(10)]
+            return first + after, before, limiter.form
+        finally:
+            await client.aclose()
+
+    allowed, before, after = asyncio.run(main())
+    assert allowed == [True] * 10 + [False] * 4
+    assert before in ("functions", "script")
+    assert after == "module"
+    assert module_checks(module_command_server) == 10
+
+
+def test_the_module_probe_interval_must_be_positive(bare_server: Server) -> None:
+    with pytest.raises(ValueError, match="module_probe_s"):
+        RateLimiter(bare_server.client(), module_probe_s=0)
+
+
 @pytest.fixture
 def module_command_server() -> Iterator[Server]:
     probe = Server(module=False)

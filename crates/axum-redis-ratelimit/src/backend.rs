@@ -90,8 +90,10 @@ impl Attempt {
 }
 
 impl Backend {
-    /// Prepares the connection without waiting for Redis.
-    pub fn new(url: &str, timeout: Duration) -> Result<Backend, String> {
+    /// Prepares the connection without waiting for Redis. A client on the function
+    /// library or the script asks for the module every `module_probe` (and after a
+    /// lost connection), so a module loaded later is found without a restart.
+    pub fn new(url: &str, timeout: Duration, module_probe: Duration) -> Result<Backend, String> {
         let (connection, place) = match cluster_nodes(url) {
             Some(nodes) => {
                 let place = format!("the Redis Cluster at {}", addresses(&nodes));
@@ -123,7 +125,7 @@ impl Backend {
         Ok(Backend {
             connection,
             timeout,
-            selector: Selector::new(place),
+            selector: Selector::new(place, module_probe),
         })
     }
 
@@ -148,6 +150,18 @@ impl Backend {
         let mut tried: Vec<Form> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
         let mut form = self.selector.current();
+        if form.is_some_and(|f| f != Form::Module) && self.selector.module_probe_due() {
+            // Loaded since this client chose (MODULE LOAD, a restart with
+            // --loadmodule): the faster form, on the same keys.
+            match self.attempt(Form::Module, ask).await {
+                Ok(reply) => {
+                    self.selector.chose(Form::Module);
+                    return Ok(reply);
+                }
+                Err(Attempt::NotOffered(_)) => {}
+                Err(Attempt::Failed(e)) => return Err(Failure::Unavailable(e)),
+            }
+        }
         loop {
             let next = form.or_else(|| Form::ALL.into_iter().find(|f| !tried.contains(f)));
             let Some(f) = next else {
@@ -294,12 +308,16 @@ impl Backend {
     /// One command, bounded by the timeout, with a server's refusal told apart from a
     /// command that got no answer.
     async fn bounded(&self, cmd: &Cmd, routing: Option<RoutingInfo>) -> Result<Value, Sent> {
-        match tokio::time::timeout(self.timeout, self.query(cmd, routing)).await {
+        let sent = match tokio::time::timeout(self.timeout, self.query(cmd, routing)).await {
             Err(_) => Err(Sent::Lost(format!("no answer within {:?}", self.timeout))),
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) if e.code().is_some() => Err(Sent::Refused(e)),
             Ok(Err(e)) => Err(Sent::Lost(e.to_string())),
+        };
+        if matches!(sent, Err(Sent::Lost(_))) {
+            self.selector.connection_lost();
         }
+        sent
     }
 
     /// Sends `cmd`; in a cluster, as `routing` says. The cluster client takes the first

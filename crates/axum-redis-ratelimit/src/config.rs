@@ -43,6 +43,14 @@ impl std::str::FromStr for OnFailure {
 pub struct RedisSettings {
     pub timeout_ms: u64,
     pub on_failure: OnFailure,
+    /// On the function library or the script, how often to ask whether the module has
+    /// been loaded since (and after a lost connection): 60 s unless set.
+    #[serde(default = "default_module_probe_ms")]
+    pub module_probe_ms: u64,
+}
+
+fn default_module_probe_ms() -> u64 {
+    60_000
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -173,6 +181,9 @@ impl Config {
         if self.redis.timeout_ms == 0 {
             return Err("redis.timeout_ms must be at least 1".into());
         }
+        if self.redis.module_probe_ms == 0 {
+            return Err("redis.module_probe_ms must be at least 1".into());
+        }
         self.trusted_proxies()?;
         if !(self.adaptive.factor > 0.0 && self.adaptive.factor <= 1.0) {
             return Err("adaptive.factor must be in (0, 1]".into());
@@ -239,6 +250,7 @@ impl Default for Config {
             redis: RedisSettings {
                 timeout_ms: 100,
                 on_failure: OnFailure::Local,
+                module_probe_ms: default_module_probe_ms(),
             },
             clients: Clients {
                 trusted_proxies: vec![],

@@ -13,6 +13,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use redis::{Cmd, RedisError};
 use redis_ratelimit::script;
@@ -217,6 +218,11 @@ pub fn library_action(loaded: Option<&str>) -> Option<&'static [&'static str]> {
 /// The form one client's server takes, shared by every request.
 pub struct Selector {
     form: Mutex<Option<Form>>,
+    /// How often a client on the function library or the script asks whether the
+    /// module has been loaded since, and when it next may (at once after a lost
+    /// connection: a restarted server may have it).
+    probe_every: Duration,
+    next_probe: Mutex<Instant>,
     library_ready: AtomicBool,
     announced: Mutex<Option<Form>>,
     unsupported_logged: AtomicBool,
@@ -225,9 +231,11 @@ pub struct Selector {
 }
 
 impl Selector {
-    pub fn new(place: String) -> Selector {
+    pub fn new(place: String, probe_every: Duration) -> Selector {
         Selector {
             form: Mutex::new(None),
+            probe_every,
+            next_probe: Mutex::new(Instant::now()),
             library_ready: AtomicBool::new(false),
             announced: Mutex::new(None),
             unsupported_logged: AtomicBool::new(false),
@@ -247,12 +255,31 @@ impl Selector {
         self.library_ready.store(ready, Ordering::Relaxed);
     }
 
+    /// Whether a request on another form should try the module first: at most once
+    /// per interval (the turn is taken by the caller), and after a lost connection.
+    pub fn module_probe_due(&self) -> bool {
+        let mut next = self.next_probe.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if now < *next {
+            return false;
+        }
+        *next = now + self.probe_every;
+        true
+    }
+
+    /// A command got no answer: once the connection is back, ask for the module again.
+    pub fn connection_lost(&self) {
+        *self.next_probe.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
     /// `form` answered: use it from now on, and say so once.
     pub fn chose(&self, form: Form) {
         *self.form.lock().unwrap_or_else(|p| p.into_inner()) = Some(form);
         let mut announced = self.announced.lock().unwrap_or_else(|p| p.into_inner());
         if *announced != Some(form) {
             *announced = Some(form);
+            *self.next_probe.lock().unwrap_or_else(|p| p.into_inner()) =
+                Instant::now() + self.probe_every;
             self.unsupported_logged.store(false, Ordering::Relaxed);
             tracing::info!(
                 "rate limiting through {} on {}",

@@ -125,7 +125,11 @@ impl RateLimiter {
     pub fn new(config: Config, redis_url: &str) -> Result<RateLimiter, String> {
         config.validate()?;
         let keys = ApiKeyOrPeerIp::from_config(&config)?;
-        let backend = Backend::new(redis_url, Duration::from_millis(config.redis.timeout_ms))?;
+        let backend = Backend::new(
+            redis_url,
+            Duration::from_millis(config.redis.timeout_ms),
+            Duration::from_millis(config.redis.module_probe_ms),
+        )?;
         let deny_cache = config
             .deny_cache
             .enabled

@@ -206,6 +206,40 @@ async fn a_server_without_the_module_limits_exactly_through_the_script_library()
 }
 
 #[tokio::test]
+async fn a_module_loaded_later_is_found_within_the_probe_interval_and_counts_go_on() {
+    let server = Server::builder().debug_commands().start();
+    let mut config = Config::default().limit_route("/hello", &[(10, 60)]);
+    config.redis.module_probe_ms = 300;
+    // Every request to Redis, so that the module's calls can be counted.
+    config.deny_cache.enabled = false;
+    let limiter = Arc::new(RateLimiter::new(config, &server.url()).unwrap());
+    let router = Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .route_layer(RateLimitLayer::new(limiter.clone()));
+    assert_eq!(statuses(&router, 4).await, (4, 0, 0));
+    let library = if server.version() >= (7, 0) {
+        Form::Functions
+    } else {
+        Form::Script
+    };
+    assert_eq!(limiter.redis_form(), Some(library));
+    let mut c = server.client();
+    let _: () = redis::cmd("MODULE")
+        .arg("LOAD")
+        .arg(module_path().to_str().unwrap())
+        .query(&mut c)
+        .unwrap();
+    // Before the interval has passed the client keeps its form; past it, the next
+    // request asks for the module and stays with it.
+    assert_eq!(statuses(&router, 1).await, (1, 0, 0));
+    assert_eq!(limiter.redis_form(), Some(library));
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(statuses(&router, 35).await, (5, 30, 0), "the count went on");
+    assert_eq!(limiter.redis_form(), Some(Form::Module));
+    assert_eq!(server.calls("ratelimit.check"), 35);
+}
+
+#[tokio::test]
 async fn with_function_load_refused_the_script_is_used() {
     let server = Server::builder().start();
     if server.version() < (7, 0) {

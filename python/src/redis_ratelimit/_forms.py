@@ -10,9 +10,11 @@ A server answers the limiter's requests in one of three forms, tried in this ord
 The choice is remembered per client and made again after an answer that says it
 changed: an unknown command (the module is gone after a restart), ``Function not
 found`` (the library was flushed, or a failover reached a node without it),
-``NOSCRIPT``. Each choice is logged once, at INFO. A server that answers but refuses
-all three is a configuration error: ``ServerUnsupported`` says how to fix it, and is
-logged once at ERROR.
+``NOSCRIPT``. A client on the library or the script asks for the module again at most
+once per ``probe_s`` (a minute by default) and after a lost connection, so a module
+loaded later is used without a restart. Each choice is logged once, at INFO. A server
+that answers but refuses all three is a configuration error: ``ServerUnsupported``
+says how to fix it, and is logged once at ERROR.
 
 Written without I/O: the selection is a generator that yields the commands to send
 and is handed their replies (or their errors), so the blocking and the asyncio clients
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Optional, Union
@@ -122,15 +125,25 @@ def ensure_library() -> Generator[Send, Any, bool]:
     return False
 
 
+#: How often a client on the library or the script asks for the module, by default.
+MODULE_PROBE_S = 60.0
+
+
 class Selector:
     """The form one client's server takes; shared by the threads or tasks using it."""
 
-    def __init__(self, where: str, forms: tuple[str, ...] = FORMS) -> None:
+    def __init__(
+        self, where: str, forms: tuple[str, ...] = FORMS, probe_s: float = MODULE_PROBE_S
+    ) -> None:
         unknown = set(forms) - set(FORMS)
         if unknown or not forms:
             raise ValueError(f"forms must be taken from {FORMS}, not {forms!r}")
+        if not probe_s > 0:
+            raise ValueError(f"module_probe_s must be above 0, not {probe_s!r}")
         self.where = where
         self.forms = forms
+        self.probe_s = probe_s
+        self._next_probe = time.monotonic()
         #: The form in use, once one has answered.
         self.form: Optional[str] = None
         self._library_ready = False
@@ -144,6 +157,16 @@ class Selector:
         tried: list[str] = []
         reasons: list[str] = []
         form = self.form
+        if form not in (None, MODULE) and MODULE in self.forms and self._probe_due():
+            # Loaded since this client chose (MODULE LOAD, a restart with
+            # --loadmodule): the faster form, on the same keys.
+            try:
+                reply = yield from self._attempt(MODULE, call)
+            except _Unavailable:
+                pass
+            else:
+                self._use(MODULE)
+                return reply
         while True:
             if form is None:
                 form = next((f for f in self.forms if f not in tried), None)
@@ -186,6 +209,19 @@ class Selector:
         # NOSCRIPT: a restart, a failover or SCRIPT FLUSH; EVAL sends and caches it.
         return (yield from _send(script_args(call, load=True), "scripts are refused"))
 
+    def _probe_due(self) -> bool:
+        """Whether this request asks for the module first; it takes the turn."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_probe:
+                return False
+            self._next_probe = now + self.probe_s
+            return True
+
+    def connection_lost(self) -> None:
+        """A request got no answer: once the connection is back, ask for the module."""
+        self._next_probe = time.monotonic()
+
     def _load_library(self) -> Generator[Step, Any, None]:
         if not (yield EnsureLibrary()):
             raise _Unavailable("FUNCTION LOAD or FCALL is refused")
@@ -200,6 +236,7 @@ class Selector:
                 return
             self._announced = form
             self._unsupported_logged = False
+            self._next_probe = time.monotonic() + self.probe_s
         log.info("rate limiting through %s on %s", DESCRIPTIONS[form], self.where)
 
     def _unsupported(self, reasons: list[str]) -> ServerUnsupported:

@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Optional, TypeVar, Union
 
+import redis.exceptions
+
 from ._call import Call, Key
 from ._drivers import adrive, describe, drive
-from ._forms import FORMS, Selector
+from ._forms import FORMS, MODULE_PROBE_S, Selector
 from .bounds import MAX_LIMIT, MAX_LIMITS, algorithm_name
 from .decision import Decision, Decisions
 from .limits import Limit, LimitSpec, parse_limits
@@ -69,12 +71,13 @@ class _Limiter:
         prefix: Key = "",
         algorithm: str = "fixed",
         forms: tuple[str, ...] = FORMS,
+        module_probe_s: float = MODULE_PROBE_S,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.algorithm = algorithm_name(algorithm)
         self._local = client if isinstance(client, LocalLimiter) else None
-        self._selector = Selector(describe(client), forms)
+        self._selector = Selector(describe(client), forms, module_probe_s)
 
     @property
     def form(self) -> Optional[str]:
@@ -142,12 +145,19 @@ class RateLimiter(_Limiter):
     ``prefix`` is put before every key; ``algorithm`` is the default for calls that
     name none (``"fixed"``, ``"sliding"``, ``"gcra"`` or ``"log"``); ``forms`` narrows
     the forms tried (default: the module, then the function library, then the script).
+    On the library or the script, the module is asked for again every
+    ``module_probe_s`` seconds (and after a lost connection), so a module loaded later
+    is used without a restart.
     """
 
     def _send(self, call: Call) -> Any:
         if self._local is not None:
             return self._local.answer(call)
-        return drive(self._selector.run(call), self.client)
+        try:
+            return drive(self._selector.run(call), self.client)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            self._selector.connection_lost()
+            raise
 
     def check(
         self,
@@ -232,7 +242,11 @@ class AsyncRateLimiter(_Limiter):
     async def _send(self, call: Call) -> Any:
         if self._local is not None:
             return self._local.answer(call)
-        return await adrive(self._selector.run(call), self.client)
+        try:
+            return await adrive(self._selector.run(call), self.client)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            self._selector.connection_lost()
+            raise
 
     async def check(
         self,
