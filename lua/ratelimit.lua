@@ -879,16 +879,20 @@ rare = function()
 
   function R.gcra(tat_ms, tat_ns, cap, w, burst, cost, now, now_ns)
     local im, inn, hm, hn, _, _, tm, tn = setup(tat_ms, tat_ns, cap, w, burst, now, now_ns)
-    local sm, sn = t_mul(cost, im, inn)
-    local nm, nn = t_add(tm, tn, sm, sn)
-    if cost <= burst and not t_less(hm, hn, nm, nn) then
+    -- Past the end of the u64 clock no arrival time can be kept: such a request never
+    -- passes, as `remaining` (what fits under that end) says.
+    local sm, sn, past = t_mul(cost, im, inn)
+    local nm, nn = tm + sm, tn + sn
+    if nn >= NS_PER_MS then nm, nn = nm + 1, nn - NS_PER_MS end
+    past = past or t_less(U64_MAX_MS, U64_MAX_NS, nm, nn)
+    if cost <= burst and not past and not t_less(hm, hn, nm, nn) then
       local reset = t_ceil_ms(t_sub(nm, nn, now, now_ns))
       local l = left(hm, hn, im, inn, burst, nm, nn)
       if cost > 0 then return 1, l, 0, reset, gcra_value(nm, nn), t_ceil_ms(nm, nn) end
       return 1, l, 0, reset
     end
     local retry = -1
-    if cost <= burst then retry = t_ceil_ms(t_sub(nm, nn, hm, hn)) end
+    if cost <= burst and not past then retry = t_ceil_ms(t_sub(nm, nn, hm, hn)) end
     return 0, left(hm, hn, im, inn, burst, tm, tn), retry, t_ceil_ms(t_sub(tm, tn, now, now_ns))
   end
 

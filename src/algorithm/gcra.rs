@@ -65,8 +65,13 @@ pub fn decide(tat: Option<u64>, p: Params, cost: u64, now: u64) -> Decision {
     // that stepped backwards (see `Params::ceiling`).
     let tat = tat.unwrap_or(now).clamp(now, p.ceiling(now));
     let remaining_at = |t: u64| horizon.saturating_sub(t) / p.interval_ns;
-    let new_tat = tat.saturating_add(p.span(cost));
-    if cost <= p.burst && new_tat <= horizon {
+    // Past the end of the u64 nanosecond clock (a capacity of more than 584 years, or
+    // a clock in the year 2554) no arrival time can be kept: such a request never
+    // passes, as `remaining` (what fits under that end) says.
+    let new_tat = u64::try_from(u128::from(cost) * u128::from(p.interval_ns))
+        .ok()
+        .and_then(|span| tat.checked_add(span));
+    if let Some(new_tat) = new_tat.filter(|&t| cost <= p.burst && t <= horizon) {
         return Decision {
             outcome: Outcome {
                 allowed: true,
@@ -86,10 +91,9 @@ pub fn decide(tat: Option<u64>, p: Params, cost: u64, now: u64) -> Decision {
             allowed: false,
             limit: p.burst,
             remaining: remaining_at(tat).min(p.burst),
-            retry_after_ms: if cost > p.burst {
-                -1
-            } else {
-                ms_ceil(new_tat - horizon) as i64
+            retry_after_ms: match new_tat {
+                Some(t) if cost <= p.burst => ms_ceil(t - horizon) as i64,
+                _ => -1,
             },
             reset_after_ms: ms_ceil(tat - now),
         },
@@ -199,6 +203,29 @@ mod tests {
         assert_eq!(t, 5 * NS_PER_MS + 333_333_334);
         assert_eq!(d.update.unwrap().expire_at_ms, 339);
         assert_eq!(d.outcome.reset_after_ms, 334);
+    }
+
+    /// Where the bucket's depth passes the end of the u64 clock, a CHECK passes exactly
+    /// when PEEK's `remaining` says it fits (limit 38145 per 8,807,891,969 ms with
+    /// BURST 7.5e11: about 73 million remain, and a cost of 4.3e9 never passes).
+    #[test]
+    fn past_the_end_of_the_clock_check_and_peek_agree() {
+        let p = params(38_145, 8_807_891_969, 750_000_000_000);
+        let now = 1_700_000_000_000 * NS_PER_MS;
+        let left = decide(None, p, 0, now).outcome.remaining;
+        assert_eq!(left, (u64::MAX - now) / p.interval_ns);
+        let fits = decide(None, p, left, now);
+        assert!(fits.outcome.allowed);
+        assert_eq!(fits.outcome.remaining, 0);
+        let over = decide(None, p, left + 1, now).outcome;
+        assert!(!over.allowed);
+        assert_eq!((over.remaining, over.retry_after_ms), (left, -1));
+        assert!(!decide(None, p, 4_300_000_000, now).outcome.allowed);
+        // And at the end of the clock itself.
+        let late = u64::MAX - 5 * p.interval_ns;
+        assert_eq!(decide(None, p, 0, late).outcome.remaining, 5);
+        assert!(decide(None, p, 5, late).outcome.allowed);
+        assert!(!decide(None, p, 6, late).outcome.allowed);
     }
 
     #[test]

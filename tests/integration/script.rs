@@ -8,7 +8,7 @@
 
 use redis::{Connection, Value};
 
-use crate::server::{binary_version, module_path, suite_load_args, Server, Start};
+use crate::server::{binary_version, module_path, suite_load_args, with_module, Server, Start};
 use crate::util::*;
 
 /// The library's source, as shipped.
@@ -428,6 +428,57 @@ fn a_denied_call_writes_nothing_and_an_allowed_one_replicates_its_effects() {
     let mut l = reloaded.client();
     for (key, snap) in all.iter().zip(&snapshots) {
         assert_eq!(&snapshot(&mut l, key), snap);
+    }
+}
+
+/// One call of the extreme GCRA below, through the library (`Some`) or the module.
+fn deep_gcra(
+    lib: Option<&Lib>,
+    c: &mut Connection,
+    command: &str,
+    key: &str,
+    cost: u64,
+) -> Vec<i64> {
+    let line = format!("{key} 38145 8807891969 MS ALGORITHM GCRA BURST 750000000000 COST {cost}");
+    match lib {
+        Some(lib) => ints(&lib.one(c, command, &line).unwrap()),
+        None => five(c, &module_line(command, &line)).to_vec(),
+    }
+}
+
+/// Where a GCRA bucket is deeper than the u64 nanosecond clock has left (limit 38145
+/// per 8,807,891,969 ms with BURST 7.5e11), a CHECK passes exactly when PEEK's
+/// `remaining` says the cost fits, in the module and in the library alike: a larger
+/// cost never passes (retry -1), however far past the clock's end it reaches.
+#[test]
+fn gcra_check_and_peek_agree_past_the_end_of_the_clock() {
+    let s = with_module(&[]).start();
+    let mut c = s.client();
+    let lib = Lib::load(&mut c, SOURCE);
+    for (side, lib) in [("module", None), ("script", Some(&lib))] {
+        // `remaining` drops by one every 231 s of the clock: a step between PEEK and
+        // CHECK is seen, and tried again (bounded).
+        let mut agreed = false;
+        for attempt in 0..3 {
+            let key = format!("{side}:{attempt}");
+            let left = deep_gcra(lib, &mut c, "peek", &key, 0)[2] as u64;
+            assert!(left > 60_000_000 && left < 100_000_000, "{side}: {left}");
+            let over = deep_gcra(lib, &mut c, "check", &key, left + 1);
+            assert_eq!((over[0], over[3]), (0, -1), "{side}: one more never passes");
+            let far = deep_gcra(lib, &mut c, "check", &key, 4_300_000_000);
+            assert_eq!((far[0], far[3]), (0, -1), "{side}");
+            let fits = deep_gcra(lib, &mut c, "check", &key, left);
+            if fits[0] == 1 {
+                assert_eq!(fits[2], 0, "{side}: it took all that was left");
+                agreed = true;
+                break;
+            }
+            assert!(
+                (deep_gcra(lib, &mut c, "peek", &key, 0)[2] as u64) < left,
+                "{side}"
+            );
+        }
+        assert!(agreed, "{side}: CHECK never took what PEEK said was left");
     }
 }
 

@@ -165,8 +165,11 @@ def gcra(
     state: Optional[Gcra], limit: int, window_ms: int, burst: int, cost: int, now: int
 ) -> Step:
     interval, burst, horizon, _, tat = _gcra_setup(state, limit, window_ms, burst, now)
-    new_tat = _sat(tat + _sat(cost * interval))
-    if cost <= burst and new_tat <= horizon:
+    # Past the end of the u64 clock no arrival time can be kept: such a request never
+    # passes, as `remaining` (what fits under that end) says; the module's rule.
+    new_tat = tat + cost * interval
+    past = new_tat > U64_MAX
+    if cost <= burst and not past and new_tat <= horizon:
         return Step(
             Decision(
                 True,
@@ -178,7 +181,7 @@ def gcra(
             new_tat if cost > 0 else None,
             _ceil_div(new_tat, NS_PER_MS),
         )
-    retry = -1 if cost > burst else _ceil_div(new_tat - horizon, NS_PER_MS)
+    retry = -1 if cost > burst or past else _ceil_div(new_tat - horizon, NS_PER_MS)
     return Step(
         Decision(
             False,
