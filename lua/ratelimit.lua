@@ -1175,7 +1175,9 @@ local function read_many(keys, args, first)
   if not alg then return false, burst_s end
   local ok, burst, cost = read_options(alg, burst_s, cost_s)
   if not ok then return false, burst end
-  local costs = {}
+  -- Tables made at their size for one or two limits (the usual case): growing one
+  -- costs as much as making it again.
+  local costs = { 0, 0 }
   if costs_at then
     if cost_s then return false, 'ERR COST and COSTS cannot be given together' end
     for i = 1, nk do
@@ -1188,7 +1190,7 @@ local function read_many(keys, args, first)
   else
     for i = 1, nk do costs[i] = cost end
   end
-  local limits = {}
+  local limits = { 0, 0, 0, 0 }
   for i = 1, nk do
     local cap, w = read_limit(args[first + 2 * i - 2], args[first + 2 * i - 1], alg, ms)
     if not cap then return false, w end
@@ -1206,8 +1208,9 @@ local function mcheck(keys, args, first)
   local alg, limits, burst, costs = read_many(keys, args, first)
   if not alg then return error_reply(limits) end
   local now, now_ns = clock()
-  -- Each key's state, four entries a key: its algorithm (false: none), then values.
-  local states = {}
+  -- Each key's state, four entries a key: its algorithm (false: none), then values
+  -- (made at their size for two keys, as in `read_many`).
+  local states = { false, false, false, false, false, false, false, false }
   for i = 1, nk do
     local salg, s1, s2, s3 = load(keys[i], now)
     if salg == false then return error_reply(E_WRONGTYPE) end
@@ -1217,7 +1220,8 @@ local function mcheck(keys, args, first)
     local salg = states[4 * i - 3]
     if salg and salg ~= alg then return error_reply((R or rare()).other_algorithm(salg)) end
   end
-  local answer, updates, allowed = { 1 }, {}, 1
+  local answer, updates, allowed = { 1 }, { false, false, false, false }, 1
+  if nk == 2 then answer = { 1, false, false } elseif nk == 1 then answer = { 1, false } end
   for i = 1, nk do
     local j = 4 * i
     local c, ok, left, retry, reset, value, at = decide(alg, states[j - 2], states[j - 1],
