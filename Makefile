@@ -92,9 +92,11 @@ examples: dist
 python: deps-test dist
 	@scripts/python-package.sh
 
-# The axum layer crate's tests and doc examples, against Debian's server.
+# The axum layer crate's tests and doc examples, against Debian's server; with the
+# package's test environment (made by make python), a Python call on a layer's key.
 layer-test: build
-	RATELIMIT_MODULE=$(MODULE) cargo test -p axum-redis-ratelimit
+	RATELIMIT_MODULE=$(MODULE) RATELIMIT_PYTHON=$(wildcard $(CURDIR)/target/venvs/package/bin/python) \
+	  cargo test -p axum-redis-ratelimit
 
 # The demo app's unit tests, API tests and headless-Chromium page test, against
 # Debian's server with the module.

@@ -44,7 +44,7 @@ async fn anonymous_clients_get_ten_then_429_with_every_header() {
     // The count lives in Redis, under a bounded key for this client.
     let mut con = redis.connection();
     let keys: Vec<String> = redis::cmd("KEYS").arg("rl:*").query(&mut con).unwrap();
-    assert_eq!(keys, ["rl:{anon:ip:127.0.0.1}"]);
+    assert_eq!(keys, ["rl:{anon:ip:127.0.0.1}:10/60000ms"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +97,10 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
     keys.sort();
     assert_eq!(
         keys,
-        ["rl:{anon:ip:198.51.100.1}", "rl:{anon:ip:198.51.100.2}"]
+        [
+            "rl:{anon:ip:198.51.100.1}:10/60000ms",
+            "rl:{anon:ip:198.51.100.2}:10/60000ms"
+        ]
     );
 }
 
@@ -128,7 +131,7 @@ async fn the_pro_key_has_its_own_hundred_and_unknown_keys_get_401() {
     // The API key itself is never stored in Redis: the key's configured name is.
     let mut con = redis.connection();
     let keys: Vec<String> = redis::cmd("KEYS").arg("rl:{pro*").query(&mut con).unwrap();
-    assert_eq!(keys, ["rl:{pro:key:demo}"]);
+    assert_eq!(keys, ["rl:{pro:key:demo}:100/60000ms"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +168,7 @@ async fn redis_down_falls_back_locally_and_comes_back_without_a_restart() {
         async || {
             app.get("/api/data?again", &[]).await;
             redis::cmd("EXISTS")
-                .arg("rl:{outage:ip:127.0.0.1}")
+                .arg("rl:{outage:ip:127.0.0.1}:10/60000ms")
                 .query::<i64>(&mut con)
                 .unwrap()
                 == 1

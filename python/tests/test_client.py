@@ -96,7 +96,7 @@ def test_every_algorithm_and_the_default(server: Server, algorithm: str) -> None
     limiter = RateLimiter(server.client(), prefix="pre:", algorithm=algorithm)
     results = [limiter.check("k", Limit(3, 60)).allowed for _ in range(4)]
     assert results == [True, True, True, False]
-    assert server.client().exists(b"pre:k") == 1
+    assert server.client().exists(b"pre:{k}:3/60000ms") == 1
     # Another algorithm on the same key is refused by the module.
     other = "log" if algorithm != "log" else "fixed"
     with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
@@ -228,7 +228,7 @@ def test_sentinel_master_for(server: Server) -> None:
                     assert time.monotonic() < deadline, "the sentinel never named the primary"
                     time.sleep(0.1)
             assert decisions == [True, True, False]
-            assert server.client().exists("sentinel") == 1
+            assert server.client().exists("{sentinel}:2/60000ms") == 1
         finally:
             proc.kill()
             proc.wait(timeout=10)

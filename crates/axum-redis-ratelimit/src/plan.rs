@@ -22,20 +22,25 @@ impl Plan {
     /// The plan for a client `id` under `policy`, each limit multiplied by `factor`
     /// (1.0 unless adaptive limiting shrinks them; never below 1).
     ///
-    /// Keys are `rl:{<policy>:<id>}` (with `:<n>` per limit when there are several):
-    /// the hash tag keeps one client's limits in one Redis Cluster slot, as MCHECK
-    /// needs, and the length is bounded because `policy` and `id` are.
+    /// Keys follow the rule every client of the project follows (the Python package's
+    /// `limit_key`), with `<policy>:<id>` as the subject: `rl:{<subject>}:<limit>/<window
+    /// in ms>ms`, one key per limit. The hash tag keeps one client's limits in one Redis
+    /// Cluster slot, as MCHECK needs; the limit named is the policy's own, so that
+    /// adaptive shrinking changes the limit checked but not where it is counted; the
+    /// length is bounded because `policy` and `id` are.
     pub fn new(policy: &Policy, id: &str, factor: f64) -> Plan {
-        let mut base = String::with_capacity(8 + policy.name.len() + id.len());
-        for part in ["rl:{", &policy.name, ":", id, "}"] {
-            base.push_str(part);
-        }
-        let n = policy.limits.len();
-        let keys = if n == 1 {
-            vec![base]
-        } else {
-            (0..n).map(|i| format!("{base}:{i}")).collect()
-        };
+        let keys = policy
+            .limits
+            .iter()
+            .map(|l| {
+                let mut key = String::with_capacity(32 + policy.name.len() + id.len());
+                for part in ["rl:{", &policy.name, ":", id, "}:"] {
+                    key.push_str(part);
+                }
+                key.push_str(&format!("{}/{}ms", l.limit, l.window_s * 1000));
+                key
+            })
+            .collect();
         let limits = policy
             .limits
             .iter()
@@ -122,12 +127,22 @@ mod tests {
     }
 
     #[test]
-    fn one_limit_one_key_several_limits_share_a_hash_tag() {
+    fn one_key_per_limit_named_by_the_limit_under_one_hash_tag() {
         let p = Plan::new(&policy(&[(10, 60)]), "ip:192.0.2.1", 1.0);
-        assert_eq!(p.keys, ["rl:{anon:ip:192.0.2.1}"]);
+        assert_eq!(p.keys, ["rl:{anon:ip:192.0.2.1}:10/60000ms"]);
         assert_eq!(p.limits, [(10, 60)]);
         let p = Plan::new(&policy(&[(10, 1), (1000, 3600)]), "key:demo", 1.0);
-        assert_eq!(p.keys, ["rl:{anon:key:demo}:0", "rl:{anon:key:demo}:1"]);
+        assert_eq!(
+            p.keys,
+            [
+                "rl:{anon:key:demo}:10/1000ms",
+                "rl:{anon:key:demo}:1000/3600000ms"
+            ]
+        );
+        // Shrunk by load, the limits change but not their keys.
+        let shrunk = Plan::new(&policy(&[(10, 1), (1000, 3600)]), "key:demo", 0.5);
+        assert_eq!(shrunk.limits, [(5, 1), (500, 3600)]);
+        assert_eq!(shrunk.keys, p.keys);
     }
 
     #[test]

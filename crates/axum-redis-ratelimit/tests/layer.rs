@@ -205,6 +205,64 @@ async fn a_server_without_the_module_limits_exactly_through_the_script_library()
     assert!(field(&denied, "ratelimit").contains("\"hello-2\";r=4;"));
 }
 
+/// The layer builds its keys by the rule of the project's every client: a Python call
+/// (the package, from `$RATELIMIT_PYTHON`, which `make layer-test` sets) on the same
+/// subject (`<policy>:<client>`) and limit counts on the same key.
+#[tokio::test]
+async fn a_python_call_on_the_same_subject_and_limit_counts_on_the_same_key() {
+    let python = std::env::var_os("RATELIMIT_PYTHON").filter(|p| !p.is_empty());
+    let Some(python) = python else {
+        // CI runs make test, where make python comes first and makes it.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "RATELIMIT_PYTHON is not set under CI"
+        );
+        eprintln!("RATELIMIT_PYTHON is not set: make layer-test runs this with the package");
+        return;
+    };
+    let server = redis();
+    let config = Config::default().limit_route("/hello", &[(10, 60)]);
+    let app = app(RateLimiter::new(config, &server.url()).unwrap());
+    for _ in 0..4 {
+        let r = get_from(&app, "/hello", "192.0.2.7:1", &[]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let url = server.url();
+    let script = format!(
+        "import redis\n\
+         from redis_ratelimit import RateLimiter\n\
+         limiter = RateLimiter(redis.Redis.from_url('{url}'), prefix='rl:')\n\
+         print([limiter.check('hello:ip:192.0.2.7', '10/minute').remaining for _ in range(3)])"
+    );
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[5, 4, 3]");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get_from(&app, "/hello", "192.0.2.7:1", &[]).await.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let mut c = server.client();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    assert_eq!(keys, ["rl:{hello:ip:192.0.2.7}:10/60000ms"]);
+}
+
 #[tokio::test]
 async fn a_module_loaded_later_is_found_within_the_probe_interval_and_counts_go_on() {
     let server = Server::builder().debug_commands().start();

@@ -14,6 +14,11 @@ MAX_WINDOW_MS = 315_576_000_000
 MAX_LOG_LIMIT = 4096
 #: The most limits one ``check_all`` takes (``RATELIMIT.MCHECK``'s ``numlimits``).
 MAX_LIMITS = 64
+#: The longest subject (the ``key`` a call names), in bytes (UTF-8 for a ``str``), and
+#: the longest key prefix: with the limit, a key is at most about 600 bytes. Not the
+#: module's bounds (Redis takes any key) but the key rule's, the same in every client.
+MAX_SUBJECT_BYTES = 512
+MAX_PREFIX_BYTES = 64
 #: The algorithms, as the package names them (the commands take any case).
 ALGORITHMS = ("fixed", "sliding", "gcra", "log")
 

@@ -21,7 +21,7 @@ import redis.exceptions
 from ._call import Call, Key
 from ._drivers import adrive, describe, drive
 from ._forms import FORMS, MODULE_PROBE_S, Selector
-from .bounds import MAX_LIMIT, MAX_LIMITS, algorithm_name
+from .bounds import MAX_LIMIT, MAX_LIMITS, MAX_PREFIX_BYTES, MAX_SUBJECT_BYTES, algorithm_name
 from .decision import Decision, Decisions
 from .limits import Limit, LimitSpec, parse_limits
 from .local import LocalLimiter
@@ -47,10 +47,24 @@ def _join(prefix: Key, key: Key) -> Key:
     return prefix + key
 
 
+def _bounded(what: str, value: Key, most: int) -> None:
+    if not isinstance(value, (str, bytes)):
+        raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
+    size = len(value.encode() if isinstance(value, str) else value)
+    if size > most:
+        raise ValueError(f"{what} is {size} bytes: at most {most}")
+
+
 def limit_key(prefix: Key, key: Key, limit: Limit) -> Key:
-    """The key of one limit of ``check_all``: the subject in a hash tag, so that all
-    the limits of one subject live in one Redis Cluster slot, then the limit itself,
-    so that two limits of one subject never share state."""
+    """The Redis key of one limit of one subject, whatever method counts it (check,
+    peek, check_all, charge, reserve, the frameworks, the in-process fallback), the
+    same in every client of the project: the prefix, the subject in a hash tag (the
+    limits of one subject share a Redis Cluster slot, so one MCHECK checks them
+    together), then the limit by its amount and window in ms, so that two limits of
+    one subject never share state: ``rl:{user:42}:10/60000ms``. Binary-safe; the
+    subject is at most 512 bytes and the prefix 64."""
+    _bounded("the key prefix", prefix, MAX_PREFIX_BYTES)
+    _bounded("the key", key, MAX_SUBJECT_BYTES)
     return _join(_join(_join(prefix, "{"), key), f"}}:{limit.amount}/{limit.window_ms}ms")
 
 
@@ -73,6 +87,7 @@ class _Limiter:
         forms: tuple[str, ...] = FORMS,
         module_probe_s: float = MODULE_PROBE_S,
     ) -> None:
+        _bounded("the key prefix", prefix, MAX_PREFIX_BYTES)
         self.client = client
         self.prefix = prefix
         self.algorithm = algorithm_name(algorithm)
@@ -108,7 +123,8 @@ class _Limiter:
         return Call(command, keys, limits, alg, _cost(cost), burst, each, amount)
 
     def _one(self, command: str, key: Key, limit: Union[str, Limit], **options: Any) -> Call:
-        return self._call(command, (_join(self.prefix, key),), (one_limit(limit),), **options)
+        lim = one_limit(limit)
+        return self._call(command, (limit_key(self.prefix, key, lim),), (lim,), **options)
 
     def _many(self, key: Key, limits: LimitSpec, **options: Any) -> Call:
         parsed = parse_limits(limits)
@@ -214,8 +230,8 @@ class RateLimiter(_Limiter):
         the limit the key is in debt, which the next checks wait out), or gives back
         ``-amount`` (never more than was counted). The answer describes the state
         after it; ``allowed`` is always true."""
-        key = _join(self.prefix, key)
-        call = self._charge(key, one_limit(limit), amount, algorithm, burst)
+        lim = one_limit(limit)
+        call = self._charge(limit_key(self.prefix, key, lim), lim, amount, algorithm, burst)
         return Decision.from_reply(self._send(call))
 
     def reserve(
@@ -294,8 +310,8 @@ class AsyncRateLimiter(_Limiter):
         algorithm: Optional[str] = None,
         burst: Optional[int] = None,
     ) -> Decision:
-        key = _join(self.prefix, key)
-        call = self._charge(key, one_limit(limit), amount, algorithm, burst)
+        lim = one_limit(limit)
+        call = self._charge(limit_key(self.prefix, key, lim), lim, amount, algorithm, burst)
         return Decision.from_reply(await self._send(call))
 
     def reserve(
