@@ -110,7 +110,7 @@ local clock_s, clock_ms = nil, 0
 
 -- The server's clock, read once per call: Unix ms, and the ns within that ms.
 local function clock()
-  local t = redis.call('TIME')
+  local t = rcall('TIME')
   local s, us = t[1], tonumber_(t[2])
   if s ~= clock_s then clock_s, clock_ms = s, tonumber_(s) * 1000 end
   local within = us % 1000
