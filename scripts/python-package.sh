@@ -2,7 +2,8 @@
 # The Python package (make python, after make dist): ruff and mypy --strict on its
 # sources, then its wheel from dist/ installed into an empty virtual environment and
 # its tests run against Redis 7.0, 8.0 and Valkey 9 (each with a cluster and a
-# sentinel; the web frameworks' tests on 7.0), its tests of servers without the module
+# sentinel; the web frameworks' tests on 7.0), limits' own test suite on the limits
+# storage (7.0), its tests of servers without the module
 # on Redis 6.2 and Valkey 8 too, and on Python 3.9 where there is one. Fails unless it ran on every server of
 # scripts/servers.sh.
 #
@@ -11,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools=$(VENV=target/venvs/tools scripts/python.sh 'ruff>=0.6' 'mypy>=1.10' 'redis>=5' flask fastapi)
+tools=$(VENV=target/venvs/tools scripts/python.sh 'ruff>=0.6' 'mypy>=1.10' 'redis>=5' flask fastapi \
+  'limits>=5.1')
 version=$(python3 scripts/versions.py)
 wheel=$(ls dist/redis_ratelimit-"$version"-py3-none-*.whl 2>/dev/null) \
   || { echo "no wheel in dist/: run make dist first" >&2; exit 1; }
@@ -47,6 +49,15 @@ package_tests() {
 export -f package_tests
 export package
 scripts/each-server.sh bash -c package_tests
+
+# limits' own storage and strategy tests, fetched from the package index as the sdist
+# of the limits version installed, on the ratelimit+ storages (scripts/limits_suite.py
+# lists what it leaves out and why), in an environment of their own (their pytest
+# plugins), on Debian's server with the module and without.
+suite=$(VENV=target/venvs/limits-suite scripts/python.sh 'limits>=5.1' 'pytest<10' \
+  pytest-asyncio pytest-lazy-fixtures flaky)
+"$suite" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+REDIS_SERVER=/usr/bin/redis-server "$suite" scripts/limits_suite.py
 
 # The oldest Python the package supports, where the machine has it (pyenv's builds or
 # a python3.9 on the PATH): the tests of its main code paths on Debian's server.
