@@ -54,7 +54,7 @@ scripts/each-server.sh bash -c package_tests
 # of the limits version installed, on the ratelimit+ storages (scripts/limits_suite.py
 # lists what it leaves out and why), in an environment of their own (their pytest
 # plugins), on Debian's server with the module and without.
-suite=$(VENV=target/venvs/limits-suite scripts/python.sh 'limits>=5.1' 'pytest<10' \
+suite=$(VENV=target/venvs/limits-suite scripts/python.sh 'limits>=5.1' 'redis>=5' 'pytest<10' \
   pytest-asyncio pytest-lazy-fixtures flaky)
 "$suite" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
 REDIS_SERVER=/usr/bin/redis-server "$suite" scripts/limits_suite.py

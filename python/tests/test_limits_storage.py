@@ -158,3 +158,29 @@ def test_bad_configuration_is_refused_with_a_clear_error(server: Server) -> None
     with pytest.raises(ConfigurationError, match="above the exact log's bound of 4096"):
         limiter.hit(parse("5000/minute"))
     assert server.client().dbsize() == 0, "nothing written"
+
+
+@pytest.mark.parametrize("which", ["cluster", "bare_cluster"])
+def test_a_cluster_url_limits_exactly_sync_and_async(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    """``ratelimit+redis+cluster://`` (limits' own form of the URL), with the module and
+    on a cluster without it (the library loaded on every primary)."""
+    from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixed
+    from limits.strategies import FixedWindowRateLimiter
+
+    nodes: list[Server] = request.getfixturevalue(which)
+    uri = "ratelimit+redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in nodes)
+    item = parse("5/minute")
+    sync = FixedWindowRateLimiter(storage_from_string(uri))
+    subjects = [f"{which}:{i}" for i in range(6)]  # over several slots
+    assert all(sum(sync.hit(item, s) for _ in range(7)) == 5 for s in subjects)
+
+    async def main() -> list[int]:
+        storage = storage_from_string(f"async+{uri}")
+        limiter = AsyncFixed(storage)
+        counts = [sum([await limiter.hit(item, f"a:{s}") for _ in range(7)]) for s in subjects]
+        await storage.storage.aclose()
+        return counts
+
+    assert asyncio.run(main()) == [5] * 6
