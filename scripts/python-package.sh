@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools=$(VENV=target/venvs/tools scripts/python.sh 'ruff>=0.6' 'mypy>=1.10' 'redis>=5' flask fastapi \
-  'limits>=5.1')
+  'limits>=5.1' django djangorestframework django-stubs djangorestframework-stubs)
 version=$(python3 scripts/versions.py)
 wheel=$(ls dist/redis_ratelimit-"$version"-py3-none-*.whl 2>/dev/null) \
   || { echo "no wheel in dist/: run make dist first" >&2; exit 1; }
