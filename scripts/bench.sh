@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: the module (speed, memory, replication) against its baselines, the demo
-# under HTTP load, a Flask app limited by the package against Flask-Limiter, and
+# under HTTP load, a Flask app limited by the package against Flask-Limiter (and
+# Flask-Limiter on the package's limits storage), a DRF view's throttles, and
 # instructions per call by form. $RATELIMIT_MODULE is the module measured (make bench:
 # the release's); arguments go to scripts/bench.py (--help).
 set -euo pipefail
@@ -17,5 +18,9 @@ python=$(scripts/python.sh scripts/bench-requirements.txt)
 python=$(VENV=target/venvs/bench-flask scripts/python.sh flask 'flask-limiter[redis]' 'redis>=5')
 "$python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
 "$python" scripts/bench_flask.py --module "$RATELIMIT_MODULE"
+
+python=$(VENV=target/venvs/bench-django scripts/python.sh django djangorestframework 'redis>=5')
+"$python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+"$python" scripts/bench_django.py --module "$RATELIMIT_MODULE"
 
 scripts/callgrind-forms.sh

@@ -3,7 +3,10 @@
 app limited by Flask-Limiter (Redis storage), on one redis-server in one run.
 
 This package runs twice: on a server with the module, and on one without it (as
-managed services run them), where it picks the script library by itself.
+managed services run them), where it picks the script library by itself; so does
+Flask-Limiter on this package's limits storage (``ratelimit+redis://``), beside
+Flask-Limiter on limits' own Redis storage, for each of its strategies (the moving
+window with limits of 4096, the log's bound).
 
 Each app serves a route with one limit and a route with two; the limits are high, so
 every request is allowed and counted (the common case). Both limiters send rate-limit
@@ -42,6 +45,11 @@ from redis_ratelimit.testing import LocalServer
 
 ONE = "1000000/minute"
 TWO = "1000000/second;1000000/minute"
+# The moving window rows, within the exact log's bound (this package's storage takes a
+# moving window up to 4096), for limits' own storage too so the rows compare.
+ONE_LOG = "4096/minute"
+STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter")
+TWO_LOG = "4096/second;4096/minute"
 
 
 @contextmanager
@@ -79,12 +87,17 @@ def ours(url: str, algorithm: str) -> Flask:
 
 
 def theirs(url: str, strategy: str, headers: bool = True) -> Flask:
+    """Flask-Limiter as its users run it; with a ``ratelimit+`` URL, on this package's
+    limits storage (the import below is all the app adds)."""
+    import redis_ratelimit.limits_storage  # noqa: F401  (registers ratelimit+ URLs)
+
     app = Flask("flask_limiter")
     limiter = FlaskLimiter(get_remote_address, app=app, storage_uri=url, strategy=strategy,
                            headers_enabled=headers, key_prefix=f"{strategy}:{headers}")
     one, two = views()
-    app.add_url_rule("/one", "one", limiter.limit(ONE)(one))
-    app.add_url_rule("/two", "two", limiter.limit(TWO)(two))
+    moving = strategy == "moving-window"
+    app.add_url_rule("/one", "one", limiter.limit(ONE_LOG if moving else ONE)(one))
+    app.add_url_rule("/two", "two", limiter.limit(TWO_LOG if moving else TWO)(two))
     return app
 
 
@@ -159,6 +172,9 @@ def main() -> None:
         url = f"redis://127.0.0.1:{client.connection_pool.connection_kwargs['port']}"
         bare_url = f"redis://127.0.0.1:{bare.connection_pool.connection_kwargs['port']}"
         script = "redis-ratelimit, script library (no module)"
+        fl = f"Flask-Limiter {flask_limiter.__version__}"
+        drop_in = f"{fl} + ratelimit+ storage"
+        drop_in_bare = f"{drop_in}, script library (no module)"
         apps: list[tuple[str, str, Callable[[], Flask]]] = [
             ("no limiter", "", unlimited),
             ("redis-ratelimit", "fixed", lambda: ours(url, "fixed")),
@@ -169,10 +185,14 @@ def main() -> None:
              lambda: theirs(url, "fixed-window")),
             (f"Flask-Limiter {flask_limiter.__version__}", "fixed-window, no headers",
              lambda: theirs(url, "fixed-window", headers=False)),
-            (f"Flask-Limiter {flask_limiter.__version__}", "moving-window",
-             lambda: theirs(url, "moving-window")),
+            (fl, "moving-window", lambda: theirs(url, "moving-window")),
+            (fl, "sliding-window-counter", lambda: theirs(url, "sliding-window-counter")),
+            *[(drop_in, s, lambda s=s: theirs(f"ratelimit+{url}", s)) for s in STRATEGIES],
+            *[(drop_in_bare, s, lambda s=s: theirs(f"ratelimit+{bare_url}", s))
+              for s in STRATEGIES],
         ]
-        rows = [Row(label, strategy, path, bare if label == script else client, [], [], [])
+        on_bare = (script, drop_in_bare)
+        rows = [Row(label, strategy, path, bare if label in on_bare else client, [], [], [])
                 for label, strategy, _ in apps for path in ("/one", "/two")]
         built = {(label, strategy): make() for label, strategy, make in apps}
         for _ in range(args.rounds):

@@ -4,6 +4,7 @@ Pure: bytes and a clock in, numbers out.
 
 | algorithm | fields after the tag                                     |
 |-----------|----------------------------------------------------------|
+| FIXED     | window start ms (u48), count (u48)                        |
 | SLIDING   | window start ms (u48), previous, current (LEB128 varints) |
 | LOG       | request timestamps ms (u48 each), oldest first            |
 """
@@ -14,7 +15,17 @@ from typing import Optional
 
 import redis.exceptions
 
-TAG_SLIDING, TAG_LOG = 0xA2, 0xA4
+TAG_FIXED, TAG_SLIDING, TAG_LOG = 0xA1, 0xA2, 0xA4
+
+
+def fixed_count(raw: Optional[bytes]) -> Optional[int]:
+    """A FIXED key's count (0 for no key: its window ended with it), or ``None`` for
+    a value in another form, which the server reads instead."""
+    if raw is None:
+        return 0
+    if len(raw) == 13 and raw[0] == TAG_FIXED:
+        return int.from_bytes(raw[7:13], "little")
+    return None
 
 
 def _refuse(what: str) -> redis.exceptions.ResponseError:

@@ -179,7 +179,10 @@ class RatelimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport
         return _count(int(reply[2]))
 
     def get(self, key: str) -> int:
-        return _count(int(self._one("peek", key, _UNBOUNDED, "fixed")[2]))
+        count = _state.fixed_count(self._raw(key))
+        if count is None:  # another form of the state (compact): the server reads it
+            return _count(int(self._one("peek", key, _UNBOUNDED, "fixed")[2]))
+        return count
 
     def get_expiry(self, key: str) -> float:
         return max(int(self.storage.pttl(self._key(key))), 0) / 1000 + time.time()
@@ -260,7 +263,10 @@ class AsyncRatelimitStorage(AsyncStorage, AsyncMovingWindowSupport, AsyncSliding
         return _count(int(reply[2]))
 
     async def get(self, key: str) -> int:
-        return _count(int((await self._one("peek", key, _UNBOUNDED, "fixed"))[2]))
+        count = _state.fixed_count(await self._raw(key))
+        if count is None:  # another form of the state (compact): the server reads it
+            return _count(int((await self._one("peek", key, _UNBOUNDED, "fixed"))[2]))
+        return count
 
     async def get_expiry(self, key: str) -> float:
         return max(int(await self.storage.pttl(self._key(key))), 0) / 1000 + time.time()
