@@ -195,6 +195,21 @@ def test_the_decorator_and_the_middleware_limit_plain_views(
     assert "RateLimit" in Client().get("/decorated")
 
 
+def teapot(request: HttpRequest, retry_after_s: int) -> HttpResponse:
+    return HttpResponse(f"slow down for {retry_after_s} s", status=429, content_type="text/plain")
+
+
+def test_the_429_response_can_be_the_apps_own(server: Server) -> None:
+    config = {"REDIS": server.url, "DEFAULT_LIMITS": "3/minute", "RESPONSE": f"{__name__}.teapot"}
+    with override_settings(REDIS_RATELIMIT=config):
+        answers = [Client().get("/decorated") for _ in range(5)]
+    assert statuses(answers) == [200] * 4 + [429]
+    assert answers[-1].content.decode().startswith("slow down for ")
+    assert answers[-1]["Retry-After"] and answers[-1]["RateLimit-Policy"]
+    with override_settings(REDIS_RATELIMIT={"RESPONSE": 42}), pytest.raises(ImproperlyConfigured):
+        check_configuration()
+
+
 @pytest.mark.parametrize(
     "mode,expected",
     [

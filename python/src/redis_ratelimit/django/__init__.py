@@ -10,6 +10,7 @@ Settings (all optional)::
         "DEFAULT_LIMITS": "",               # RateLimitMiddleware's, e.g. "100/minute"
         "PREFIX": "ratelimit:",
         "HEADERS": True,                    # RateLimit-Policy and RateLimit fields
+        "RESPONSE": None,                   # (request, retry_after_s) -> the 429 response
     }
 
 - ``@ratelimit(key="ip", rate="10/m", block=True)``: django-ratelimit's arguments
@@ -32,7 +33,7 @@ import functools
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 import redis
 from django.conf import settings
@@ -79,6 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "PREFIX": "ratelimit:",
     "HEADERS": True,
     "RETRY_INTERVAL": 1.0,
+    "RESPONSE": None,
 }
 _POLICIES = "__redis_ratelimit_django__"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -98,6 +100,16 @@ def _config() -> dict[str, Any]:
             f"REDIS_RATELIMIT['ON_FAILURE'] must be one of {FAILURE_MODES}, "
             f"not {config['ON_FAILURE']!r}"
         )
+    response = config["RESPONSE"]
+    if isinstance(response, str):
+        from django.utils.module_loading import import_string
+
+        try:
+            config["RESPONSE"] = import_string(response)
+        except ImportError as err:
+            raise ImproperlyConfigured(f"REDIS_RATELIMIT['RESPONSE']: {err}") from err
+    elif response is not None and not callable(response):
+        raise ImproperlyConfigured("REDIS_RATELIMIT['RESPONSE'] must be a callable or its path")
     try:
         algorithm_name(config["ALGORITHM"])
         if config["DEFAULT_LIMITS"]:
@@ -222,13 +234,22 @@ def _key_func(
     )
 
 
-def _answer(verdict: Verdict) -> Optional[HttpResponse]:
-    """The 503 or 429 for a verdict that refuses the request, else ``None``."""
+def _answer(
+    request: HttpRequest, verdict: Verdict, config: dict[str, Any]
+) -> Optional[HttpResponse]:
+    """The 503 or 429 for a verdict that refuses the request, else ``None``: the
+    429 is a JSON body, or ``RESPONSE(request, retry_after_s)``'s (``None`` for a
+    request that can never pass), with ``Retry-After`` either way."""
     if verdict.unavailable:
         return JsonResponse(UNAVAILABLE_BODY, status=503)
     if not verdict.allowed:
         body, fields = too_many_requests(verdict)
-        response = JsonResponse(body, status=429)
+        make = config["RESPONSE"]
+        if make is not None:
+            retry = verdict.decisions.retry_after_ms if verdict.decisions else -1
+            response = cast(HttpResponse, make(request, None if retry < 0 else -(-retry // 1000)))
+        else:
+            response = JsonResponse(body, status=429)
         for field, value in fields.items():
             response[field] = value
         return response
@@ -290,7 +311,7 @@ def ratelimit(
             enforcer, config = _shared.get()
             verdict = enforcer.evaluate(policy, request)
             request.ratelimit = verdict  # type: ignore[attr-defined]
-            refusal = _answer(verdict)
+            refusal = _answer(request, verdict, config)
             if refusal is not None and block:
                 return _with_fields(refusal, [verdict], config)
             request.limited = refusal is not None  # type: ignore[attr-defined]
@@ -340,7 +361,7 @@ class RateLimitMiddleware:
             name="default",
         )
         verdict = enforcer.evaluate(policy, request)
-        refusal = _answer(verdict)
+        refusal = _answer(request, verdict, config)
         if refusal is not None:
             return _with_fields(refusal, [verdict], config)
         request._redis_ratelimit_default = verdict  # type: ignore[attr-defined]
