@@ -80,8 +80,21 @@ def moving_window(
     if raw[:1] != bytes([TAG_LOG]) or (len(raw) - 1) % 6:
         raise _refuse("LOG")
     since = now_s * 1000 - round(expiry_s * 1000)
-    entries = [int.from_bytes(raw[i : i + 6], "little") for i in range(1, len(raw), 6)]
-    live = [e for e in entries if e > since][-limit:]
-    if not live:
+    total = (len(raw) - 1) // 6
+
+    def entry(i: int) -> int:
+        return int.from_bytes(raw[1 + 6 * i : 7 + 6 * i], "little")
+
+    # The entries are sorted: the first live one by binary search, then the newest
+    # ``limit`` of the live ones (a log may hold more after its limit was lowered).
+    lo, hi = 0, total
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if entry(mid) > since:
+            hi = mid
+        else:
+            lo = mid + 1
+    first = max(lo, total - limit)
+    if first >= total:
         return now_s, 0
-    return live[0] / 1000, len(live)
+    return entry(first) / 1000, total - first
