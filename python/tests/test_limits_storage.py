@@ -181,3 +181,12 @@ def test_a_cluster_url_limits_exactly_sync_and_async(
         return counts
 
     assert asyncio.run(main()) == [5] * 6
+
+
+def test_async_urls_carry_their_hosts_and_credentials_as_limits_reads_them() -> None:
+    options: dict[str, object] = {}
+    assert ls._hosts(":sekret@h1:7001,h2", options, 6379) == [("h1", 7001), ("h2", 6379)]
+    assert options == {"password": "sekret"}
+    options = {"password": "given"}
+    assert ls._hosts("user:other@localhost", options, 26379) == [("localhost", 26379)]
+    assert options == {"password": "given", "username": "user"}

@@ -95,26 +95,41 @@ def _sync_client(uri: str, options: dict[str, Any]) -> Any:
     return _checked(storage_from_string(uri, **options).storage)  # type: ignore[union-attr]
 
 
+def _hosts(netloc: str, options: dict[str, Any], port: int) -> list[tuple[str, int]]:
+    """``[user:password@]h1:p1,h2:p2`` as hosts, the credentials put in ``options``
+    (as limits' storages read them) unless given there already."""
+    if "@" in netloc:
+        userinfo, netloc = netloc.rsplit("@", 1)
+        user, _, password = userinfo.partition(":")
+        if user:
+            options.setdefault("username", user)
+        if password:
+            options.setdefault("password", password)
+    hosts = []
+    for location in netloc.split(","):
+        host, _, number = location.rpartition(":") if ":" in location else (location, "", "")
+        hosts.append((host, int(number or port)))
+    return hosts
+
+
 def _async_client(uri: str, options: dict[str, Any]) -> Any:
     """A ``redis.asyncio`` client for ``uri`` (without ``async+ratelimit+``), read as
     limits' Redis storages read theirs."""
     if uri.startswith("redis+cluster://"):
-        nodes = []
-        for location in uri.removeprefix("redis+cluster://").split("/")[0].split(","):
-            host, _, port = location.rpartition("@")[2].rpartition(":")
-            nodes.append(redis.asyncio.cluster.ClusterNode(host, int(port or 6379)))
+        netloc = uri.removeprefix("redis+cluster://").split("/")[0]
+        nodes = [
+            redis.asyncio.cluster.ClusterNode(host, port)
+            for host, port in _hosts(netloc, options, 6379)
+        ]
         return redis.asyncio.RedisCluster(startup_nodes=nodes, **options)
     if uri.startswith("redis+sentinel://"):
-        rest = uri.removeprefix("redis+sentinel://")
-        locations, _, service = rest.partition("/")
+        netloc, _, service = uri.removeprefix("redis+sentinel://").partition("/")
         service = str(options.pop("service_name", None) or service)
         if not service:
             raise ConfigurationError("a sentinel URL names its service: .../service_name")
         sentinel_kwargs = options.pop("sentinel_kwargs", None)
-        hosts = []
-        for location in locations.rpartition("@")[2].split(","):
-            host, _, port = location.rpartition(":")
-            hosts.append((host, int(port or 26379)))
+        options.pop("use_replicas", None)
+        hosts = _hosts(netloc, options, 26379)
         sentinel = redis.asyncio.sentinel.Sentinel(
             hosts, sentinel_kwargs=sentinel_kwargs, **options
         )
